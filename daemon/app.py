@@ -1,0 +1,164 @@
+"""The application factory: one ``create_app(settings)`` for the CLI and the tests.
+
+Long-lived resources are cleanup contexts, set up in order and torn down in reverse:
+Redis (embedded or external) → the stream appender → pipeline workers and scheduler.
+On shutdown aiohttp first stops accepting and lets in-flight requests finish, then the
+workers finish and acknowledge their current batch, the appender flushes, Redis closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+
+from daemon import incidents_api, ops, receive
+from daemon.appkeys import APPENDER, METRICS, REDIS, SETTINGS, WORKERS
+from daemon.config import seconds
+from daemon.embedded_redis import EmbeddedRedis
+from daemon.enqueue import StreamAppender
+from daemon.errors import Handler, json_errors
+from daemon.metrics import Metrics
+from daemon.pipeline import Worker, ensure_group
+from daemon.scheduler import Scheduler
+from daemon.settings import Settings
+
+log = structlog.get_logger("triaged.app")
+
+MIN_REDIS_VERSION = (6, 2)
+
+
+class StoreError(Exception):
+    """Redis cannot serve as triaged's store; the message says why."""
+
+
+def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.config.server.max_body_bytes,
+        middlewares=[_timed, json_errors],  # outermost first: time everything, then shape errors
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[WORKERS] = []
+    app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_appender_ctx)
+    if run_workers:
+        app.cleanup_ctx.append(_workers_ctx)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/alerts/{source}", receive.receive_source)
+    app.router.add_post("/api/v2/alerts", receive.receive_prometheus)
+    app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
+    app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
+    app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)
+    app.router.add_get("/api/v1/openapi.json", ops.openapi_json)
+    app.router.add_get("/api/v1/schemas/generic-alert.json", ops.generic_alert_schema)
+    app.router.add_get("/metrics", ops.metrics)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+
+
+@web.middleware
+async def _timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[METRICS].http_duration.labels(route, request.method).observe(
+            time.perf_counter() - started
+        )
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedRedis | None = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.config.store.appendfsync)
+        url = await asyncio.get_running_loop().run_in_executor(None, embedded.start)
+        log.info("embedded_redis_started", data_dir=str(embedded.data_dir), url=url)
+    redis = connect(url)
+    try:
+        await check_store(redis)
+        await ensure_group(redis)
+        app[REDIS] = redis
+        yield
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            await asyncio.get_running_loop().run_in_executor(None, embedded.stop)
+            log.info("embedded_redis_stopped")
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, max_connections=256)
+
+
+async def check_store(redis: Redis) -> None:
+    info = await redis.info("server")
+    version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
+    if version < MIN_REDIS_VERSION:
+        raise StoreError(f"Redis {info['redis_version']} is too old: triaged needs 6.2 or newer")
+
+
+async def _appender_ctx(app: web.Application) -> AsyncIterator[None]:
+    appender = StreamAppender(
+        app[REDIS], timeout=seconds(app[SETTINGS].config.server.store_timeout)
+    )
+    appender.start()
+    app[APPENDER] = appender
+    yield
+    await appender.stop()
+
+
+async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    pipeline = settings.config.pipeline
+    stop = asyncio.Event()
+    workers = [
+        Worker(
+            app[REDIS],
+            settings.fold,
+            metrics,
+            batch_size=pipeline.batch_size,
+            claim_idle=seconds(pipeline.claim_idle),
+            max_deliveries=pipeline.max_deliveries,
+        )
+        for _ in range(pipeline.workers)
+    ]
+    scheduler = Scheduler(
+        app[REDIS],
+        metrics,
+        retain_closed=seconds(settings.config.retention.closed_incidents),
+        retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
+    )
+    app[WORKERS].extend(workers)
+    metrics.workers_alive.set(len(workers))
+    tasks = [asyncio.create_task(_supervised(w.run, stop), name=w.consumer) for w in workers]
+    tasks.append(asyncio.create_task(_supervised(scheduler.run, stop), name="scheduler"))
+    yield
+    stop.set()
+    await asyncio.gather(*tasks)
+    metrics.workers_alive.set(0)
+
+
+async def _supervised(run: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Restart a loop that crashed on a bug, rather than let the daemon go quietly deaf."""
+    while not stop.is_set():
+        try:
+            await run(stop)
+        except Exception:
+            log.exception("task_crashed_restarting")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)

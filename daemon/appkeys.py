@@ -1,0 +1,17 @@
+"""Typed keys for what the aiohttp application holds."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from daemon.enqueue import StreamAppender
+from daemon.metrics import Metrics
+from daemon.pipeline import Worker
+from daemon.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+REDIS = web.AppKey("redis", Redis)
+APPENDER = web.AppKey("appender", StreamAppender)
+WORKERS = web.AppKey("workers", list[Worker])

@@ -1,0 +1,113 @@
+"""The ``triaged`` command: ``serve`` runs the daemon, ``config check`` validates config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from daemon import logs
+from daemon.config import ConfigError, seconds
+from daemon.settings import Settings, build_settings, exposure_problem
+
+log = structlog.get_logger("triaged")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    code: int = args.run(args)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triaged", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the daemon")
+    serve.add_argument("--config", help="YAML file (default: the shipped config/triaged.yaml)")
+    serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default from config: 9187)")
+    serve.add_argument("--data-dir", help="embedded Redis data directory (default: ./triaged-data)")
+    serve.add_argument("--redis-url", help="use this Redis instead of the embedded one")
+    serve.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback address without auth tokens"
+    )
+    serve.set_defaults(run=_serve)
+
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a configuration file and exit")
+    check.add_argument("--config", help="YAML file (default: the shipped config/triaged.yaml)")
+    check.set_defaults(run=_config_check)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings | None:
+    try:
+        return build_settings(
+            config_path=args.config,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+            redis_url=getattr(args, "redis_url", None),
+            insecure=getattr(args, "insecure", False),
+        )
+    except ConfigError as exc:
+        print(f"triaged: invalid configuration:\n{exc}", file=sys.stderr)
+        return None
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 1
+    print(f"{settings.config_path}: ok")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    logs.configure(settings.config.logging.format, settings.config.logging.level)
+    problem = exposure_problem(settings)
+    if problem is not None:
+        print(f"triaged: {problem}", file=sys.stderr)
+        return 2
+    from daemon.app import create_app  # imported late: `config check` stays light
+
+    loop = _new_loop()
+    log.info(
+        "starting",
+        host=settings.host,
+        port=settings.port,
+        config=settings.config_path,
+        store=settings.redis_url or f"embedded ({settings.data_dir})",
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=seconds(settings.config.server.shutdown_timeout),
+        print=None,
+        access_log=None,
+        loop=loop,
+    )
+    log.info("stopped")
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

@@ -1,0 +1,239 @@
+"""Configuration: YAML on disk, validated once at load, errors naming file, line and field.
+
+Every section has defaults, so an empty file is a valid configuration; the shipped
+``config/triaged.yaml`` spells the defaults out with comments. Unknown keys are errors:
+a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from daemon.validation import FieldError, dotted, explain
+
+DURATION_PATTERN = r"^\d+(\.\d+)?(ms|s|m|h|d|w)$"
+Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN, description="e.g. 30s, 10m, 7d")]
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", duration)
+    if match is None:
+        raise ValueError(f"not a duration: {duration!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class SecretRef(_Section):
+    """A secret kept out of the file: ``{env: VAR}`` or ``{file: /path}`` (first line)."""
+
+    env: str | None = None
+    file: str | None = None
+
+
+Secret = str | SecretRef
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9187
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    max_alerts_per_request: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    store_timeout: Duration = "5s"
+    shutdown_timeout: Duration = "10s"
+
+
+class SourceAuth(_Section):
+    tokens: list[Secret] = []
+
+
+class AuthConfig(_Section):
+    api_tokens: list[Secret] = []
+    sources: dict[str, SourceAuth] = {}
+
+
+class StoreConfig(_Section):
+    redis_url: str | None = None
+    data_dir: str = "triaged-data"
+    appendfsync: Literal["always", "everysec", "no"] = "everysec"
+
+
+class PipelineConfig(_Section):
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
+    claim_idle: Duration = "30s"
+    max_deliveries: Annotated[int, msgspec.Meta(ge=1)] = 5
+
+
+class CorrelationConfig(_Section):
+    key_labels: list[list[str]] = msgspec.field(
+        default_factory=lambda: [["service", "alertname"], ["environment", "env"]]
+    )
+    reopen_window: Duration = "10m"
+
+
+class LifecycleConfig(_Section):
+    auto_resolve_grace: Duration = "0s"
+
+
+class TriageConfig(_Section):
+    default_group: str = "triage-queue"
+
+
+class RetentionConfig(_Section):
+    closed_incidents: Duration = "90d"
+    resolved_alerts: Duration = "7d"
+
+
+class LoggingConfig(_Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    store: StoreConfig = StoreConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    correlation: CorrelationConfig = CorrelationConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    triage: TriageConfig = TriageConfig()
+    retention: RetentionConfig = RetentionConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message lists ``file:line: field: problem`` lines."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def default_config_path() -> Path:
+    """The shipped ``config/triaged.yaml``: beside the source tree, or where pip put it."""
+    here = Path(__file__).resolve().parent.parent / "config" / "triaged.yaml"
+    if here.exists():
+        return here
+    import sys
+
+    return Path(sys.prefix) / "share" / "triaged" / "config" / "triaged.yaml"
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"{path}: cannot read: {exc.strerror}"]) from exc
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, name: str) -> Config:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(name, [f"{name}{line}: invalid YAML: {exc}"]) from exc
+    if data is None:
+        data = {}
+    lines = _line_map(node) if node is not None else {}
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        errors = explain(Config, data, str(exc))
+        raise ConfigError(name, [_locate(name, lines, error) for error in errors]) from exc
+    problems = [_locate(name, lines, e) for e in _check(config)]
+    if problems:
+        raise ConfigError(name, problems)
+    return config
+
+
+def _check(config: Config) -> list[FieldError]:
+    """Rules the schema cannot express."""
+    errors: list[FieldError] = []
+    for path, secret in _secrets(config):
+        if isinstance(secret, SecretRef) and (secret.env is None) == (secret.file is None):
+            errors.append(
+                FieldError(field=dotted(path), message="give exactly one of env, file", path=path)
+            )
+    if not config.correlation.key_labels or not all(config.correlation.key_labels):
+        errors.append(
+            FieldError(
+                field="correlation.key_labels",
+                message="needs at least one position, each with at least one label name",
+                path=("correlation", "key_labels"),
+            )
+        )
+    return errors
+
+
+def _secrets(config: Config) -> list[tuple[tuple[str | int, ...], Secret]]:
+    found: list[tuple[tuple[str | int, ...], Secret]] = [
+        (("auth", "api_tokens", i), s) for i, s in enumerate(config.auth.api_tokens)
+    ]
+    for source, auth in config.auth.sources.items():
+        found += [(("auth", "sources", source, "tokens", i), s) for i, s in enumerate(auth.tokens)]
+    return found
+
+
+def _locate(name: str, lines: Mapping[tuple[str | int, ...], int], error: FieldError) -> str:
+    path = error.path
+    while path and path not in lines:
+        path = path[:-1]
+    line = lines.get(path)
+    where = f"{name}:{line}" if line else name
+    return f"{where}: {dotted(error.path) if error.path else error.field}: {error.message}"
+
+
+def _line_map(node: yaml.Node) -> dict[tuple[str | int, ...], int]:
+    lines: dict[tuple[str | int, ...], int] = {}
+
+    def walk(current: yaml.Node, path: tuple[str | int, ...]) -> None:
+        lines[path] = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                child = (*path, str(key_node.value))
+                walk(value_node, child)
+                lines[child] = key_node.start_mark.line + 1
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                walk(item, (*path, index))
+
+    walk(node, ())
+    return lines
+
+
+def resolve_secret(secret: Secret, *, field: str) -> str:
+    """Read a secret's value; a missing variable or file is a config error, not an empty token."""
+    if isinstance(secret, str):
+        return secret
+    if secret.env is not None:
+        value = os.environ.get(secret.env)
+        if not value:
+            raise ConfigError(
+                "environment", [f"{field}: environment variable {secret.env} is not set"]
+            )
+        return value
+    assert secret.file is not None
+    try:
+        return Path(secret.file).read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError) as exc:
+        raise ConfigError(secret.file, [f"{field}: cannot read secret file {secret.file}"]) from exc
+
+
+def as_plain(config: Config) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(config)
+    return result

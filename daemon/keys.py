@@ -1,0 +1,59 @@
+"""Every Redis key triaged uses, in one place (docs/redis-keys.md describes them).
+
+All keys share the ``triaged:`` prefix so one Redis can be shared with other tools and
+``redis-cli --scan --pattern 'triaged:*'`` shows exactly ours.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "triaged:"
+
+INGEST_STREAM: Final = PREFIX + "stream:ingest"
+DEAD_STREAM: Final = PREFIX + "stream:dead"
+PIPELINE_GROUP: Final = "pipeline"
+
+INCIDENT_SEQ: Final = PREFIX + "seq:incident"
+INCIDENTS_INDEX: Final = PREFIX + "index:incidents"
+EXPIRY: Final = PREFIX + "timers:expiry"
+AUTO_RESOLVE: Final = PREFIX + "timers:autoresolve"
+RETAIN_INCIDENTS: Final = PREFIX + "retention:incidents"
+RETAIN_ALERTS: Final = PREFIX + "retention:alerts"
+
+
+def alert(fingerprint: str) -> str:
+    return f"{PREFIX}alert:{fingerprint}"
+
+
+def incident_for_key(key: str) -> str:
+    return f"{PREFIX}key:{key}"
+
+
+def incident(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}"
+
+
+def incident_alerts(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}:alerts"
+
+
+def incident_timeline(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}:timeline"
+
+
+def index(field: str, value: str) -> str:
+    """Incidents by field value (status, group, priority, category), scored by id number."""
+    return f"{PREFIX}index:{field}:{value}"
+
+
+def consumer_alive(consumer: str) -> str:
+    return f"{PREFIX}consumer:{consumer}"
+
+
+def incident_number(incident_id: str) -> int:
+    return int(incident_id.rsplit("-", 1)[1])
+
+
+def incident_id(number: int) -> str:
+    return f"INC-{number}"

@@ -1,0 +1,139 @@
+"""Prometheus metrics, all named ``triaged_*`` with base units and bounded labels.
+
+Each app gets its own registry, so tests can run several apps in one process and the
+daemon's ``/metrics`` shows only what this process measured (plus process figures).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+_LATENCY_BUCKETS = (
+    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075,
+    0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
+)  # fmt: skip
+_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        r = self.registry
+        self.alerts_received = Counter(
+            "triaged_alerts_received_total",
+            "Alerts received over HTTP, by source and outcome (accepted, rejected, ...).",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.requests_rejected = Counter(
+            "triaged_ingest_requests_rejected_total",
+            "Ingest requests answered with an error, by source and HTTP status.",
+            ["source", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "triaged_http_request_duration_seconds",
+            "HTTP request handling time, by route and method.",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.dedup = Counter(
+            "triaged_dedup_events_total",
+            "Alert events by what dedup made of them (new, refreshed, resolved, stale, ...).",
+            ["change"],
+            registry=r,
+        )
+        self.incidents_opened = Counter(
+            "triaged_incidents_opened_total", "Incidents opened by the pipeline.", registry=r
+        )
+        self.incidents_reopened = Counter(
+            "triaged_incidents_reopened_total",
+            "Resolved incidents reopened by an alert firing again within the reopen window.",
+            registry=r,
+        )
+        self.incidents_resolved = Counter(
+            "triaged_incidents_resolved_total",
+            "Incidents resolved, by how (auto: all alerts resolved; manual: an operator).",
+            ["how"],
+            registry=r,
+        )
+        self.incident_actions = Counter(
+            "triaged_incident_actions_total",
+            "Operator actions on incidents.",
+            ["action"],
+            registry=r,
+        )
+        self.processed = Counter(
+            "triaged_pipeline_alerts_processed_total",
+            "Alert events (including expiries) committed by the pipeline.",
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "triaged_pipeline_batch_events",
+            "Events per pipeline batch.",
+            buckets=_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "triaged_pipeline_stage_seconds",
+            "Time per batch in each pipeline stage (load, fold, record) and in all (batch).",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end = Histogram(
+            "triaged_pipeline_end_to_end_seconds",
+            "From an alert being accepted to its incident change being recorded.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.conflicts = Counter(
+            "triaged_pipeline_conflicts_total",
+            "Batches recomputed because another worker changed the same state first.",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "triaged_pipeline_dead_letters_total",
+            "Stream entries moved to the dead-letter stream after failing processing.",
+            registry=r,
+        )
+        self.claimed = Counter(
+            "triaged_pipeline_claimed_entries_total",
+            "Entries taken over from consumers that stopped acknowledging.",
+            registry=r,
+        )
+        self.expiries = Counter(
+            "triaged_expiries_enqueued_total",
+            "Firing alerts whose endsAt passed without refresh, queued for resolution.",
+            registry=r,
+        )
+        self.stream_length = Gauge(
+            "triaged_stream_length_entries", "Entries in the ingest stream.", registry=r
+        )
+        self.stream_pending = Gauge(
+            "triaged_stream_pending_entries",
+            "Ingest entries delivered to a consumer and not yet acknowledged.",
+            registry=r,
+        )
+        self.incidents_open = Gauge(
+            "triaged_incidents_open", "Incidents triggered or acknowledged.", registry=r
+        )
+        self.redis_rss = Gauge(
+            "triaged_redis_memory_rss_bytes", "Resident memory of the Redis server.", registry=r
+        )
+        self.redis_up = Gauge(
+            "triaged_redis_up", "1 when the last Redis health probe succeeded.", registry=r
+        )
+        self.workers_alive = Gauge(
+            "triaged_pipeline_workers_alive", "Pipeline worker tasks running.", registry=r
+        )

@@ -1,0 +1,265 @@
+"""The pipeline worker: stream entries in, incidents out, one batch at a time.
+
+A batch goes through the stages in this order, each named after the module that decides:
+
+1. decode    -- stream entries back into ``Alert`` / ``Expiry`` events (``daemon.enqueue``)
+2. load      -- alert states, the key index and incidents, WATCHed (``daemon.store``)
+3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
+                ``triage.incident`` via ``triage.batch``)
+4. record    -- one MULTI/EXEC with every write and the XACK (``daemon.store``)
+
+Delivery is at-least-once through a consumer group; because apply and acknowledge commit
+together, a replayed entry is either already acknowledged or was never applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError, WatchError
+
+from daemon import keys, store
+from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_alerts
+from daemon.metrics import Metrics
+from triage.alert import Alert, Expiry
+from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
+
+log = structlog.get_logger("triaged.pipeline")
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+Event = Alert | Expiry
+
+_HEARTBEAT_TTL = 15
+_MAX_ATTEMPTS_PER_BATCH = 20
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def ensure_group(redis: Redis) -> None:
+    with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+        await redis.xgroup_create(keys.INGEST_STREAM, keys.PIPELINE_GROUP, id="0", mkstream=True)
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> list[Event]:
+    if ALERTS_FIELD in fields:
+        return list(decode_alerts(fields[ALERTS_FIELD]))
+    if EXPIRY_FIELD in fields:
+        return [
+            Expiry(fingerprint=fp, ends_at=float(at)) for fp, at in json.loads(fields[EXPIRY_FIELD])
+        ]
+    raise ValueError(f"stream entry has neither {ALERTS_FIELD!r} nor {EXPIRY_FIELD!r}")
+
+
+class Worker:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: FoldSettings,
+        metrics: Metrics,
+        *,
+        batch_size: int,
+        claim_idle: float,
+        max_deliveries: int,
+        consumer: str | None = None,
+    ):
+        self.redis = redis
+        self.settings = settings
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.claim_idle = claim_idle
+        self.max_deliveries = max_deliveries
+        self.consumer = consumer or consumer_name()
+        self.last_loop_at = time.monotonic()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read and process batches until ``stop`` is set; never leaves a batch half done."""
+        await ensure_group(self.redis)
+        last_claim = 0.0
+        log.info("worker_started", consumer=self.consumer)
+        while not stop.is_set():
+            self.last_loop_at = time.monotonic()
+            try:
+                if self.last_loop_at - last_claim > min(5.0, self.claim_idle / 2):
+                    last_claim = self.last_loop_at
+                    await self._heartbeat()
+                    await self.claim_abandoned()
+                response = await self.redis.xreadgroup(
+                    keys.PIPELINE_GROUP,
+                    self.consumer,
+                    {keys.INGEST_STREAM: ">"},
+                    count=self.batch_size,
+                    block=200,
+                )
+                for _stream, entries in cast("list[tuple[bytes, list[Entry]]]", response or []):
+                    await self.process(entries)
+            except RedisError as exc:
+                log.warning("worker_store_error", error=str(exc), consumer=self.consumer)
+                await asyncio.sleep(0.5)
+        with contextlib.suppress(RedisError):
+            await self.redis.delete(keys.consumer_alive(self.consumer))
+        log.info("worker_stopped", consumer=self.consumer)
+
+    async def process(self, entries: Sequence[Entry]) -> None:
+        decoded: list[tuple[bytes, list[Event]]] = []
+        for entry_id, fields in entries:
+            try:
+                decoded.append((entry_id, decode_entry(fields)))
+            except (ValueError, TypeError) as exc:
+                await self.dead_letter(entry_id, fields, f"undecodable entry: {exc}")
+        if not decoded:
+            return
+        try:
+            await self.apply(decoded)
+        except RedisError:
+            raise
+        except Exception:
+            log.exception("batch_failed_retrying_per_entry", entries=len(decoded))
+            for entry_id, events in decoded:
+                try:
+                    await self.apply([(entry_id, events)])
+                except RedisError:
+                    raise
+                except Exception as exc:
+                    log.exception("entry_failed", entry_id=entry_id.decode())
+                    await self.dead_letter(entry_id, dict(entries)[entry_id], repr(exc))
+
+    async def apply(self, decoded: Sequence[tuple[bytes, list[Event]]]) -> Outcome:
+        events = [event for _, batch in decoded for event in batch]
+        entry_ids = [entry_id for entry_id, _ in decoded]
+        started = time.perf_counter()
+        for _attempt in range(_MAX_ATTEMPTS_PER_BATCH):
+            try:
+                outcome = await self._apply_once(events, entry_ids)
+            except WatchError:
+                self.metrics.conflicts.inc()
+                continue
+            self._observe(events, outcome, time.perf_counter() - started)
+            return outcome
+        raise RuntimeError(f"batch conflicted {_MAX_ATTEMPTS_PER_BATCH} times in a row")
+
+    async def _apply_once(self, events: list[Event], entry_ids: list[bytes]) -> Outcome:
+        stage = self.metrics.stage_seconds
+        async with self.redis.pipeline(transaction=True) as pipe:
+            t0 = time.perf_counter()
+            snapshot = await store.load_snapshot(pipe, events, self.settings.key_labels)
+            t1 = time.perf_counter()
+            ids = await store.allocate_ids(
+                self.redis, len(keys_needing_incidents(events, snapshot, self.settings))
+            )
+            while True:
+                try:
+                    outcome = fold_batch(events, snapshot, iter(ids), self.settings)
+                    break
+                except IdsExhausted:
+                    ids += await store.allocate_ids(self.redis, 1 + len(ids))
+            t2 = time.perf_counter()
+            store.begin(pipe)
+            store.queue_outcome(pipe, snapshot, outcome)
+            pipe.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, *entry_ids)
+            await pipe.execute()
+            t3 = time.perf_counter()
+        stage.labels("load").observe(t1 - t0)
+        stage.labels("fold").observe(t2 - t1)
+        stage.labels("record").observe(t3 - t2)
+        return outcome
+
+    def _observe(self, events: list[Event], outcome: Outcome, elapsed: float) -> None:
+        m = self.metrics
+        m.batch_size.observe(len(events))
+        m.processed.inc(len(events))
+        for change, count in outcome.changes.items():
+            if change.startswith("incident_"):
+                continue
+            m.dedup.labels(change).inc(count)
+        m.incidents_opened.inc(len(outcome.created))
+        m.incidents_reopened.inc(outcome.changes.get("incident_reopen", 0))
+        resolved = sum(
+            1 for entries in outcome.timeline.values() for e in entries if e.kind == "resolve"
+        )
+        m.incidents_resolved.labels("auto").inc(resolved)
+        now = time.time()
+        for event in events:
+            if isinstance(event, Alert):
+                m.end_to_end.observe(max(0.0, now - event.received_at))
+        m.stage_seconds.labels("batch").observe(elapsed)
+        if outcome.created:
+            log.info("incidents_opened", incident_ids=outcome.created, batch_events=len(events))
+
+    async def dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
+        """Keep an entry that cannot be processed where an operator can inspect and redrive it."""
+        self.metrics.dead_letters.inc()
+        log.error("entry_dead_lettered", entry_id=entry_id.decode(), reason=reason)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            dead: dict[Any, Any] = {**fields, b"entry": entry_id, b"reason": reason.encode()}
+            pipe.xadd(keys.DEAD_STREAM, dead)
+            pipe.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, entry_id)
+            await pipe.execute()
+
+    async def _heartbeat(self) -> None:
+        await self.redis.set(keys.consumer_alive(self.consumer), b"1", ex=_HEARTBEAT_TTL)
+
+    async def claim_abandoned(self) -> None:
+        """Process entries of consumers that died: at once when their heartbeat is gone,
+        else after ``claim_idle``. Entries delivered too often go to dead-letter."""
+        consumers = await self.redis.xinfo_consumers(keys.INGEST_STREAM, keys.PIPELINE_GROUP)
+        for info in consumers:
+            name = info["name"].decode() if isinstance(info["name"], bytes) else str(info["name"])
+            if name == self.consumer:
+                continue
+            alive = await self.redis.exists(keys.consumer_alive(name))
+            if info["pending"] == 0:
+                if not alive:
+                    await self.redis.xgroup_delconsumer(
+                        keys.INGEST_STREAM, keys.PIPELINE_GROUP, name
+                    )
+                continue
+            min_idle = self.claim_idle if alive else 0
+            await self._claim_from(name, min_idle_ms=int(min_idle * 1000))
+
+    async def _claim_from(self, owner: str, *, min_idle_ms: int) -> None:
+        while True:
+            pending: list[dict[str, Any]] = await self.redis.xpending_range(
+                keys.INGEST_STREAM,
+                keys.PIPELINE_GROUP,
+                min="-",
+                max="+",
+                count=self.batch_size,
+                consumername=owner,
+                idle=min_idle_ms,
+            )
+            if not pending:
+                return
+            too_often = [
+                p["message_id"] for p in pending if p["times_delivered"] >= self.max_deliveries
+            ]
+            ids = [p["message_id"] for p in pending]
+            claimed = cast(
+                "list[tuple[bytes, dict[bytes, bytes] | None]]",
+                await self.redis.xclaim(
+                    keys.INGEST_STREAM, keys.PIPELINE_GROUP, self.consumer, min_idle_ms, ids
+                ),
+            )
+            self.metrics.claimed.inc(len(claimed))
+            log.warning("entries_claimed", owner=owner, count=len(claimed), consumer=self.consumer)
+            live = [(i, f) for i, f in claimed if f is not None]
+            for entry_id, fields in live:
+                if entry_id in too_often:
+                    await self.dead_letter(entry_id, fields, "delivered too often")
+            await self.process([(i, f) for i, f in live if i not in too_often])
+            gone = [i for i, f in claimed if f is None]  # trimmed away: nothing left to process
+            if gone:
+                await self.redis.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, *gone)
+            if len(pending) < self.batch_size:
+                return

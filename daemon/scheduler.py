@@ -1,0 +1,185 @@
+"""The scheduler: the pipeline's clock.
+
+Once a second it turns due timers into work: firing alerts whose ``endsAt`` passed become
+expiry events in the ingest stream (so they are resolved by the same idempotent path as
+any other event), incidents whose auto-resolve grace ran out are resolved, acknowledged
+entries are trimmed from the stream, retention deletes old closed incidents and resolved
+alerts, and the store gauges are refreshed. Every step is safe to run in several daemon
+processes at once: timers are popped atomically and updates are optimistic transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError, WatchError
+
+from daemon import keys, store
+from daemon.metrics import Metrics
+from triage.incident import auto_resolve
+
+log = structlog.get_logger("triaged.scheduler")
+
+# Pop due expiries and queue them as one stream entry, atomically, so two schedulers
+# never queue the same expiry twice and a crash never loses one.
+_POP_EXPIRIES = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+if #due == 0 then return 0 end
+local items = {}
+for i = 1, #due, 2 do
+  items[#items + 1] = {due[i], tonumber(due[i + 1])}
+  redis.call('ZREM', KEYS[1], due[i])
+end
+redis.call('XADD', KEYS[2], '*', 'x', cjson.encode(items))
+return #items
+"""
+
+
+class Scheduler:
+    def __init__(
+        self,
+        redis: Redis,
+        metrics: Metrics,
+        *,
+        retain_closed: float,
+        retain_resolved_alerts: float,
+        interval: float = 1.0,
+    ):
+        self.redis = redis
+        self.metrics = metrics
+        self.retain_closed = retain_closed
+        self.retain_resolved_alerts = retain_resolved_alerts
+        self.interval = interval
+        self._pop_expiries = redis.register_script(_POP_EXPIRIES)
+        self._last_housekeeping = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick(time.time())
+                self.metrics.redis_up.set(1)
+            except RedisError as exc:
+                self.metrics.redis_up.set(0)
+                log.warning("scheduler_store_error", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+
+    async def tick(self, now: float) -> None:
+        await self.queue_expiries(now)
+        await self.resolve_due(now)
+        await self.refresh_gauges()
+        if now - self._last_housekeeping >= 30:
+            self._last_housekeeping = now
+            await self.trim_stream()
+            await self.apply_retention(now)
+
+    async def queue_expiries(self, now: float) -> None:
+        while True:
+            count = int(
+                await self._pop_expiries(keys=[keys.EXPIRY, keys.INGEST_STREAM], args=[now, 1000])
+            )
+            self.metrics.expiries.inc(count)
+            if count < 1000:
+                return
+
+    async def resolve_due(self, now: float) -> None:
+        for incident_id in await self._due(keys.AUTO_RESOLVE, now, 500):
+            await self._resolve_if_quiet(incident_id, now)
+
+    async def _due(self, timers: str, until: float, limit: int) -> list[str]:
+        """Members of a timer set whose time has come, oldest first."""
+        members = await self.redis.zrangebyscore(timers, "-inf", until, start=0, num=limit)
+        return [store.text(cast("bytes", m)) for m in members]
+
+    async def _resolve_if_quiet(self, incident_id: str, now: float) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(10):
+                try:
+                    await pipe.watch(keys.incident(incident_id), keys.AUTO_RESOLVE)
+                    raw = await pipe.get(keys.incident(incident_id))
+                    due = await pipe.zscore(keys.AUTO_RESOLVE, incident_id)
+                    store.begin(pipe)
+                    pipe.zrem(keys.AUTO_RESOLVE, incident_id)
+                    if raw is not None and due is not None and due <= now:
+                        incident = store.decode_incident(raw)
+                        if incident.firing_count == 0 and incident.status.is_open:
+                            resolved, entry = auto_resolve(incident, at=due)
+                            store.queue_incident(pipe, incident, resolved)
+                            pipe.rpush(keys.incident_timeline(incident_id), store.encode(entry))
+                            self.metrics.incidents_resolved.labels("auto").inc()
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    async def refresh_gauges(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(keys.INGEST_STREAM)
+            pipe.zcard(keys.index("status", "triggered"))
+            pipe.zcard(keys.index("status", "acknowledged"))
+            pipe.info("memory")
+            length, triggered, acknowledged, memory = await pipe.execute()
+        self.metrics.stream_length.set(length)
+        self.metrics.incidents_open.set(triggered + acknowledged)
+        self.metrics.redis_rss.set(memory.get("used_memory_rss", 0))
+        try:
+            summary = await self.redis.xpending(keys.INGEST_STREAM, keys.PIPELINE_GROUP)
+        except ResponseError:  # no group yet
+            return
+        self.metrics.stream_pending.set(summary["pending"])
+
+    async def trim_stream(self) -> None:
+        """Drop entries every consumer has acknowledged; never one still to be processed."""
+        try:
+            groups = await self.redis.xinfo_groups(keys.INGEST_STREAM)
+            pending = await self.redis.xpending(keys.INGEST_STREAM, keys.PIPELINE_GROUP)
+        except ResponseError:
+            return
+        group = next(
+            (g for g in groups if g["name"] in (keys.PIPELINE_GROUP, keys.PIPELINE_GROUP.encode())),
+            None,
+        )
+        if group is None:
+            return
+        last = group["last-delivered-id"]
+        floor = pending["min"] if pending["pending"] else _next_id(last)
+        await self.redis.xtrim(keys.INGEST_STREAM, minid=floor, approximate=True)
+
+    async def apply_retention(self, now: float) -> None:
+        for incident_id in await self._due(keys.RETAIN_INCIDENTS, now - self.retain_closed, 1000):
+            await self._delete_incident(incident_id)
+        fingerprints = await self._due(keys.RETAIN_ALERTS, now - self.retain_resolved_alerts, 5000)
+        if fingerprints:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*(keys.alert(fp) for fp in fingerprints))
+                pipe.zrem(keys.RETAIN_ALERTS, *fingerprints)
+                await pipe.execute()
+            log.info("retention_deleted_alerts", count=len(fingerprints))
+
+    async def _delete_incident(self, incident_id: str) -> None:
+        raw = await self.redis.get(keys.incident(incident_id))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if raw is not None:
+                incident = store.decode_incident(raw)
+                for field in store.INDEXED_FIELDS:
+                    pipe.zrem(keys.index(field, str(getattr(incident, field))), incident_id)
+            pipe.zrem(keys.INCIDENTS_INDEX, incident_id)
+            pipe.zrem(keys.RETAIN_INCIDENTS, incident_id)
+            pipe.delete(
+                keys.incident(incident_id),
+                keys.incident_alerts(incident_id),
+                keys.incident_timeline(incident_id),
+            )
+            await pipe.execute()
+        log.info("retention_deleted_incident", incident_id=incident_id)
+
+
+def _next_id(entry_id: bytes | str) -> str:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    millis, seq = text.split("-")
+    return f"{millis}-{int(seq) + 1}"

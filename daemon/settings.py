@@ -1,0 +1,119 @@
+"""Runtime settings: the validated config file, then environment, then command line.
+
+Precedence is the usual one (flag > environment > file > default) so a container can be
+configured entirely through ``TRIAGED_*`` variables while the file stays the reference.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from daemon.config import (
+    Config,
+    ConfigError,
+    default_config_path,
+    load_config,
+    resolve_secret,
+    seconds,
+)
+from daemon.sources import Limits
+from triage.batch import FoldSettings
+
+
+class Settings(msgspec.Struct, frozen=True):
+    config: Config
+    config_path: str
+    host: str
+    port: int
+    data_dir: Path
+    redis_url: str | None
+    api_tokens: frozenset[str]
+    source_tokens: Mapping[str, frozenset[str]]
+    insecure: bool = False
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_alerts=self.config.server.max_alerts_per_request)
+
+    @property
+    def fold(self) -> FoldSettings:
+        c = self.config
+        return FoldSettings(
+            key_labels=tuple(tuple(position) for position in c.correlation.key_labels),
+            reopen_window=seconds(c.correlation.reopen_window),
+            auto_resolve_grace=seconds(c.lifecycle.auto_resolve_grace),
+            default_group=c.triage.default_group,
+        )
+
+    def tokens_for(self, source: str) -> frozenset[str]:
+        """A source's own tokens, else the API tokens; empty means no auth required."""
+        return self.source_tokens.get(source) or self.api_tokens
+
+
+def build_settings(
+    *,
+    config_path: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    data_dir: str | None = None,
+    redis_url: str | None = None,
+    insecure: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    path = Path(config_path or environ.get("TRIAGED_CONFIG") or default_config_path())
+    config = load_config(path)
+    api_tokens = {
+        resolve_secret(t, field=f"auth.api_tokens[{i}]")
+        for i, t in enumerate(config.auth.api_tokens)
+    }
+    if environ.get("TRIAGED_API_TOKEN"):
+        api_tokens.add(environ["TRIAGED_API_TOKEN"])
+    source_tokens = {
+        source: frozenset(
+            resolve_secret(t, field=f"auth.sources.{source}.tokens[{i}]")
+            for i, t in enumerate(auth.tokens)
+        )
+        for source, auth in config.auth.sources.items()
+    }
+    port_text = environ.get("TRIAGED_PORT")
+    try:
+        env_port = int(port_text) if port_text else None
+    except ValueError as exc:
+        raise ConfigError(
+            "environment", [f"TRIAGED_PORT: not a port number: {port_text!r}"]
+        ) from exc
+    return Settings(
+        config=config,
+        config_path=str(path),
+        host=host or environ.get("TRIAGED_HOST") or config.server.host,
+        port=port if port is not None else env_port if env_port is not None else config.server.port,
+        data_dir=Path(data_dir or environ.get("TRIAGED_DATA_DIR") or config.store.data_dir),
+        redis_url=redis_url or environ.get("TRIAGED_REDIS_URL") or config.store.redis_url,
+        api_tokens=frozenset(api_tokens),
+        source_tokens=source_tokens,
+        insecure=insecure,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_problem(settings: Settings) -> str | None:
+    """Listening beyond loopback with no token would let anyone post or resolve incidents."""
+    if is_loopback(settings.host) or settings.insecure or settings.api_tokens:
+        return None
+    return (
+        f"refusing to listen on {settings.host} without auth: set auth.api_tokens "
+        "(or TRIAGED_API_TOKEN), or pass --insecure"
+    )

@@ -1,0 +1,87 @@
+"""Alertmanager webhook receiver payloads (``version: "4"``).
+
+Alertmanager sends the alerts of one notification group, each with the fingerprint it
+computed from the labels; that fingerprint is kept so dedup agrees with Alertmanager.
+Firing alerts carry Go's zero time as ``endsAt`` (no end known).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from daemon.sources.common import Limits, PayloadError, check_count, check_limits, decode, epoch
+from daemon.validation import FieldError
+from triage.alert import Alert, AlertStatus
+from triage.fingerprint import label_fingerprint
+
+_FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
+
+
+class WebhookAlert(msgspec.Struct):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: datetime | None = None
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class Webhook(msgspec.Struct):
+    version: str
+    alerts: list[WebhookAlert]
+    status: Literal["firing", "resolved"] = "firing"
+    receiver: str = ""
+    groupKey: str = ""
+    truncatedAlerts: int = 0
+    groupLabels: dict[str, str] = {}
+    commonLabels: dict[str, str] = {}
+    commonAnnotations: dict[str, str] = {}
+    externalURL: str = ""
+
+
+def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
+    webhook = decode(body, Webhook)
+    errors: list[FieldError] = []
+    if webhook.version != "4":
+        errors.append(
+            FieldError("version", f'unsupported webhook version {webhook.version!r}; expected "4"')
+        )
+    check_count(len(webhook.alerts), limits)
+    alerts: list[Alert] = []
+    for index, item in enumerate(webhook.alerts):
+        problems = check_limits("alerts", index, item.labels, item.annotations, limits)
+        if not item.labels:
+            problems.append(FieldError(f"alerts[{index}].labels", "must not be empty"))
+        if item.fingerprint and not _FINGERPRINT.match(item.fingerprint):
+            problems.append(
+                FieldError(f"alerts[{index}].fingerprint", "expected 16 lower-case hex digits")
+            )
+        errors += problems
+        if problems:
+            continue
+        starts_at = epoch(item.startsAt)
+        ends_at = epoch(item.endsAt)
+        status = AlertStatus(item.status)
+        alerts.append(
+            Alert(
+                fingerprint=item.fingerprint or label_fingerprint(item.labels),
+                source="alertmanager",
+                status=status,
+                labels=item.labels,
+                annotations=item.annotations,
+                starts_at=starts_at if starts_at is not None else received_at,
+                ends_at=ends_at
+                if ends_at is not None or status is AlertStatus.FIRING
+                else received_at,
+                received_at=received_at,
+                generator_url=item.generatorURL,
+            )
+        )
+    if errors:
+        raise PayloadError(errors)
+    return alerts

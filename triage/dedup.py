@@ -1,0 +1,120 @@
+"""Dedup: fold an alert event into the stored state of its fingerprint.
+
+The rule is order-tolerant: each event asserts a status at a sender's time (``starts_at``
+for firing, ``ends_at`` for resolved), and an event older than the stored status time
+changes nothing but the receipt count. Replays and out-of-order deliveries therefore
+converge on the same state whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from triage.alert import Alert, AlertStatus, Expiry
+
+
+class Change(enum.StrEnum):
+    """Why the state changed (or did not): logs, metrics and tests can say which."""
+
+    NEW = "new"  # first event of this fingerprint
+    REFIRED = "refired"  # was resolved, fires again
+    RESOLVED = "resolved"  # was firing, now resolved
+    REFRESHED = "refreshed"  # firing again while firing: a dedup hit
+    DUPLICATE = "duplicate"  # resolved again while resolved
+    STALE = "stale"  # older than the stored status: ignored
+    EXPIRED = "expired"  # firing alert's ends_at passed without a refresh
+
+
+class AlertState(msgspec.Struct, frozen=True):
+    """What triaged knows about one fingerprint."""
+
+    fingerprint: str
+    source: str
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: float
+    ends_at: float | None
+    status_at: float
+    first_seen: float
+    last_seen: float
+    count: int
+    generator_url: str = ""
+    incident_id: str | None = None
+
+    @property
+    def firing(self) -> bool:
+        return self.status is AlertStatus.FIRING
+
+
+def apply_alert(prev: AlertState | None, alert: Alert) -> tuple[AlertState, Change]:
+    """Fold one event into the state; the returned Change says what happened."""
+    event_at = alert.event_at
+    if prev is None:
+        return _from_alert(alert, event_at), Change.NEW
+    seen = {
+        "last_seen": max(prev.last_seen, alert.received_at),
+        "first_seen": min(prev.first_seen, alert.received_at),
+        "count": prev.count + 1,
+    }
+    if event_at < prev.status_at:
+        return msgspec.structs.replace(prev, **seen), Change.STALE
+    if alert.status is prev.status:
+        if alert.status is AlertStatus.RESOLVED:
+            return msgspec.structs.replace(prev, **seen), Change.DUPLICATE
+        refreshed = msgspec.structs.replace(
+            prev,
+            annotations=alert.annotations,
+            labels=alert.labels,
+            starts_at=min(prev.starts_at, alert.starts_at),
+            ends_at=_later_end(prev.ends_at, alert.ends_at),
+            status_at=max(prev.status_at, event_at),
+            **seen,
+        )
+        return refreshed, Change.REFRESHED
+    change = Change.RESOLVED if alert.status is AlertStatus.RESOLVED else Change.REFIRED
+    moved = msgspec.structs.replace(
+        _from_alert(alert, event_at),
+        first_seen=seen["first_seen"],
+        last_seen=seen["last_seen"],
+        count=seen["count"],
+        incident_id=prev.incident_id,
+        starts_at=prev.starts_at if change is Change.RESOLVED else alert.starts_at,
+    )
+    return moved, change
+
+
+def apply_expiry(prev: AlertState | None, expiry: Expiry) -> tuple[AlertState | None, Change]:
+    """Resolve a firing alert whose ``ends_at`` passed, unless a refresh extended it."""
+    if prev is None or not prev.firing or prev.ends_at is None or prev.ends_at > expiry.ends_at:
+        return prev, Change.STALE
+    resolved = msgspec.structs.replace(
+        prev, status=AlertStatus.RESOLVED, status_at=max(prev.status_at, prev.ends_at)
+    )
+    return resolved, Change.EXPIRED
+
+
+def _from_alert(alert: Alert, event_at: float) -> AlertState:
+    return AlertState(
+        fingerprint=alert.fingerprint,
+        source=alert.source,
+        status=alert.status,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        status_at=event_at,
+        first_seen=alert.received_at,
+        last_seen=alert.received_at,
+        count=1,
+        generator_url=alert.generator_url,
+    )
+
+
+def _later_end(current: float | None, new: float | None) -> float | None:
+    """A firing alert without an end never expires; one refresh with an end re-arms expiry."""
+    if current is None or new is None:
+        return new
+    return max(current, new)
