@@ -101,15 +101,15 @@ class LoggingConfig(_Section):
 
 
 class Config(_Section):
-    server: ServerConfig = ServerConfig()
-    auth: AuthConfig = AuthConfig()
-    store: StoreConfig = StoreConfig()
-    pipeline: PipelineConfig = PipelineConfig()
-    correlation: CorrelationConfig = CorrelationConfig()
-    lifecycle: LifecycleConfig = LifecycleConfig()
-    triage: TriageConfig = TriageConfig()
-    retention: RetentionConfig = RetentionConfig()
-    logging: LoggingConfig = LoggingConfig()
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
+    correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
+    lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
+    triage: TriageConfig = msgspec.field(default_factory=TriageConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
 
 class ConfigError(Exception):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 import structlog
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from daemon.appkeys import SETTINGS
 from daemon.validation import FieldError
@@ -48,9 +49,15 @@ def error_response(
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own HTTP exceptions (404, 405, 413 from the body limit) into JSON."""
+    """Turn aiohttp's own HTTP exceptions (404, 405, 413 from the body limit), store
+    outages (503) and bugs (500, logged with the traceback) into JSON answers."""
     try:
         return await handler(request)
+    except RedisError as exc:
+        log.warning("store_unavailable", path=request.path, error=str(exc))
+        return error_response(
+            503, "store unavailable", [FieldError("(store)", str(exc))], headers={"Retry-After": "5"}
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -61,6 +68,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
                 413, "request body too large", [FieldError("(body)", f"body exceeds {limit} bytes")]
             )
         return error_response(exc.status, title, headers=_kept_headers(exc))
+    except Exception:
+        log.exception("request_failed", path=request.path, method=request.method)
+        return error_response(500, "internal error")
 
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:

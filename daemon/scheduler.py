@@ -32,7 +32,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 
 if #due == 0 then return 0 end
 local items = {}
 for i = 1, #due, 2 do
-  items[#items + 1] = {due[i], tonumber(due[i + 1])}
+  items[#items + 1] = {due[i], due[i + 1]}  -- the score as Redis prints it: full precision
   redis.call('ZREM', KEYS[1], due[i])
 end
 redis.call('XADD', KEYS[2], '*', 'x', cjson.encode(items))

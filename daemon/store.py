@@ -193,7 +193,8 @@ async def list_incidents(
             for index_key in candidates:
                 pipe.zcard(index_key)
             sizes = await pipe.execute()
-        candidates.sort(key=lambda k: sizes[candidates.index(k)])
+        size = dict(zip(candidates, sizes, strict=True))
+        candidates.sort(key=size.__getitem__)
     driver = candidates[0]
     page: list[Incident] = []
     upper: float | str = f"({before}" if before is not None else "+inf"
