@@ -40,7 +40,7 @@ class StoreError(Exception):
 def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
     app = web.Application(
         client_max_size=settings.config.server.max_body_bytes,
-        middlewares=[_timed, json_errors],  # outermost first: time everything, then shape errors
+        middlewares=[_edge],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -67,10 +67,12 @@ def _add_routes(app: web.Application) -> None:
 
 
 @web.middleware
-async def _timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Time every request and answer every error as JSON (one middleware: each layer
+    costs on every request)."""
     started = time.perf_counter()
     try:
-        return await handler(request)
+        return await json_errors(request, handler)
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
@@ -132,6 +134,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.fold,
             metrics,
             batch_size=pipeline.batch_size,
+            max_batch_alerts=pipeline.max_batch_alerts,
             claim_idle=seconds(pipeline.claim_idle),
             max_deliveries=pipeline.max_deliveries,
         )

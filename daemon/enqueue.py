@@ -31,12 +31,6 @@ def decode_alerts(payload: bytes) -> list[Alert]:
     return _alerts_decoder.decode(payload)
 
 
-def _consume_outcome(future: asyncio.Future[None]) -> None:
-    """Nobody waits for a timed-out append any more; read its outcome so none is reported."""
-    if not future.cancelled():
-        future.exception()
-
-
 class StoreUnavailable(Exception):
     """Redis did not confirm in time; the request is answered 503 and may be retried."""
 
@@ -66,9 +60,9 @@ class StreamAppender:
         self._pending.append((fields, future))
         self._wakeup.set()
         try:
-            await asyncio.wait_for(asyncio.shield(future), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await future
         except TimeoutError as exc:
-            future.add_done_callback(_consume_outcome)
             raise StoreUnavailable(f"Redis did not confirm within {self._timeout:g}s") from exc
 
     async def _flush_forever(self) -> None:

@@ -47,7 +47,6 @@ def error_response(
     return json_response(body, status, headers)
 
 
-@web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's own HTTP exceptions (404, 405, 413 from the body limit), store
     outages (503) and bugs (500, logged with the traceback) into JSON answers."""
@@ -55,9 +54,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except RedisError as exc:
         log.warning("store_unavailable", path=request.path, error=str(exc))
-        return error_response(
-            503, "store unavailable", [FieldError("(store)", str(exc))], headers={"Retry-After": "5"}
-        )
+        problem = [FieldError("(store)", str(exc))]
+        return error_response(503, "store unavailable", problem, headers={"Retry-After": "5"})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

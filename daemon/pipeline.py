@@ -3,10 +3,10 @@
 A batch goes through the stages in this order, each named after the module that decides:
 
 1. decode    -- stream entries back into ``Alert`` / ``Expiry`` events (``daemon.enqueue``)
-2. load      -- alert states, the key index and incidents, WATCHed (``daemon.store``)
+2. load      -- alert states, the key index and incidents (``daemon.store``)
 3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
                 ``triage.incident`` via ``triage.batch``)
-4. record    -- one MULTI/EXEC with every write and the XACK (``daemon.store``)
+4. record    -- one checked commit with every write and the XACK (``daemon.commit``)
 
 Delivery is at-least-once through a consumer group; because apply and acknowledge commit
 together, a replayed entry is either already acknowledged or was never applied.
@@ -26,13 +26,15 @@ from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
+from daemon.commit import Commit
 from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_alerts
 from daemon.metrics import Metrics
 from triage.alert import Alert, Expiry
 from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
+from triage.batch import event_keys as batch_keys
 
 log = structlog.get_logger("triaged.pipeline")
 
@@ -50,6 +52,22 @@ def consumer_name() -> str:
 async def ensure_group(redis: Redis) -> None:
     with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
         await redis.xgroup_create(keys.INGEST_STREAM, keys.PIPELINE_GROUP, id="0", mkstream=True)
+
+
+def _chunks(
+    decoded: list[tuple[bytes, list[Event]]], max_events: int
+) -> list[list[tuple[bytes, list[Event]]]]:
+    """Split a read into commits of at most ``max_events`` events (never splitting an
+    entry), so one large read does not become one long blocking commit."""
+    chunks: list[list[tuple[bytes, list[Event]]]] = [[]]
+    size = 0
+    for entry in decoded:
+        if chunks[-1] and size + len(entry[1]) > max_events:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += len(entry[1])
+    return [chunk for chunk in chunks if chunk]
 
 
 def decode_entry(fields: dict[bytes, bytes]) -> list[Event]:
@@ -70,6 +88,7 @@ class Worker:
         metrics: Metrics,
         *,
         batch_size: int,
+        max_batch_alerts: int = 1000,
         claim_idle: float,
         max_deliveries: int,
         consumer: str | None = None,
@@ -78,6 +97,7 @@ class Worker:
         self.settings = settings
         self.metrics = metrics
         self.batch_size = batch_size
+        self.max_batch_alerts = max_batch_alerts
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
         self.consumer = consumer or consumer_name()
@@ -140,40 +160,40 @@ class Worker:
         entry_ids = [entry_id for entry_id, _ in decoded]
         started = time.perf_counter()
         for _attempt in range(_MAX_ATTEMPTS_PER_BATCH):
-            try:
-                outcome = await self._apply_once(events, entry_ids)
-            except WatchError:
-                self.metrics.conflicts.inc()
-                continue
-            self._observe(events, outcome, time.perf_counter() - started)
-            return outcome
+            outcome = await self._apply_once(events, entry_ids)
+            if outcome is not None:
+                self._observe(events, outcome, time.perf_counter() - started)
+                return outcome
+            self.metrics.conflicts.inc()
         raise RuntimeError(f"batch conflicted {_MAX_ATTEMPTS_PER_BATCH} times in a row")
 
-    async def _apply_once(self, events: list[Event], entry_ids: list[bytes]) -> Outcome:
+    async def _apply_once(self, events: list[Event], entry_ids: list[bytes]) -> Outcome | None:
+        """One read-decide-commit round; None when another writer got there first."""
         stage = self.metrics.stage_seconds
-        async with self.redis.pipeline(transaction=True) as pipe:
-            t0 = time.perf_counter()
-            snapshot = await store.load_snapshot(pipe, events, self.settings.key_labels)
-            t1 = time.perf_counter()
-            ids = await store.allocate_ids(
-                self.redis, len(keys_needing_incidents(events, snapshot, self.settings))
-            )
-            while True:
-                try:
-                    outcome = fold_batch(events, snapshot, iter(ids), self.settings)
-                    break
-                except IdsExhausted:
-                    ids += await store.allocate_ids(self.redis, 1 + len(ids))
-            t2 = time.perf_counter()
-            store.begin(pipe)
-            store.queue_outcome(pipe, snapshot, outcome)
-            pipe.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, *entry_ids)
-            await pipe.execute()
-            t3 = time.perf_counter()
+        t0 = time.perf_counter()
+        event_keys = batch_keys(events, self.settings.key_labels)
+        loaded = await store.load_snapshot(self.redis, events, event_keys)
+        snapshot = loaded.snapshot
+        t1 = time.perf_counter()
+        needed = keys_needing_incidents(events, snapshot, self.settings, event_keys)
+        ids = await store.allocate_ids(self.redis, len(needed))
+        while True:
+            try:
+                outcome = fold_batch(events, snapshot, iter(ids), self.settings, event_keys)
+                break
+            except IdsExhausted:
+                ids += await store.allocate_ids(self.redis, 1 + len(ids))
+        commit = Commit()
+        loaded.expect_all(commit)
+        store.write_outcome(commit, snapshot, outcome)
+        commit.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, entry_ids)
+        t2 = time.perf_counter()
+        applied = await commit.apply(self.redis)
+        t3 = time.perf_counter()
         stage.labels("load").observe(t1 - t0)
         stage.labels("fold").observe(t2 - t1)
         stage.labels("record").observe(t3 - t2)
-        return outcome
+        return outcome if applied else None
 
     def _observe(self, events: list[Event], outcome: Outcome, elapsed: float) -> None:
         m = self.metrics

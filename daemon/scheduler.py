@@ -5,7 +5,7 @@ expiry events in the ingest stream (so they are resolved by the same idempotent 
 any other event), incidents whose auto-resolve grace ran out are resolved, acknowledged
 entries are trimmed from the stream, retention deletes old closed incidents and resolved
 alerts, and the store gauges are refreshed. Every step is safe to run in several daemon
-processes at once: timers are popped atomically and updates are optimistic transactions.
+processes at once: timers are popped atomically and updates are checked commits.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
+from daemon.commit import Commit
 from daemon.metrics import Metrics
 from triage.incident import auto_resolve
 
@@ -97,25 +98,24 @@ class Scheduler:
         return [store.text(cast("bytes", m)) for m in members]
 
     async def _resolve_if_quiet(self, incident_id: str, now: float) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for _ in range(10):
-                try:
-                    await pipe.watch(keys.incident(incident_id), keys.AUTO_RESOLVE)
-                    raw = await pipe.get(keys.incident(incident_id))
-                    due = await pipe.zscore(keys.AUTO_RESOLVE, incident_id)
-                    store.begin(pipe)
-                    pipe.zrem(keys.AUTO_RESOLVE, incident_id)
-                    if raw is not None and due is not None and due <= now:
-                        incident = store.decode_incident(raw)
-                        if incident.firing_count == 0 and incident.status.is_open:
-                            resolved, entry = auto_resolve(incident, at=due)
-                            store.queue_incident(pipe, incident, resolved)
-                            pipe.rpush(keys.incident_timeline(incident_id), store.encode(entry))
-                            self.metrics.incidents_resolved.labels("auto").inc()
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
+        for _ in range(10):
+            raw = await self.redis.get(keys.incident(incident_id))
+            due = await self.redis.zscore(keys.AUTO_RESOLVE, incident_id)
+            if due is None or due > now:
+                return
+            commit = Commit()
+            commit.expect(keys.incident(incident_id), raw)
+            commit.zrem(keys.AUTO_RESOLVE, [incident_id])
+            incident = None if raw is None else store.decode_incident(raw)
+            quiet = incident is not None and incident.firing_count == 0 and incident.status.is_open
+            if incident is not None and quiet:
+                resolved, entry = auto_resolve(incident, at=due)
+                store.write_incident(commit, incident, resolved)
+                commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
+            if await commit.apply(self.redis):
+                if quiet:
+                    self.metrics.incidents_resolved.labels("auto").inc()
+                return
 
     async def refresh_gauges(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -1,10 +1,11 @@
 """The Redis store: snapshot loading and atomic commits for the pipeline and the API.
 
-Writers use optimistic transactions: WATCH what they read, compute with the pure core,
-then MULTI/EXEC the result. If another worker or daemon changed any watched key in the
-meantime, EXEC fails and the caller recomputes from fresh state. The pipeline also puts
-its XACK inside the same transaction, so a batch is applied and acknowledged together:
-a crash before EXEC leaves it pending for another consumer, never half-applied.
+Writers are optimistic: read plain values, decide with the pure core, then apply the
+result as a ``Commit`` that checks nothing read has changed (``daemon.commit``). If
+another worker or daemon changed a read key in the meantime, nothing is applied and the
+caller decides again from fresh state. The pipeline puts its XACK in the same commit, so
+a batch is applied and acknowledged together: a crash before it leaves the batch pending
+for another consumer, never half-applied.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from typing import cast
 
 import msgspec
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from daemon import keys
+from daemon.commit import Commit
 from triage.alert import Alert, Expiry
 from triage.batch import Outcome, Snapshot
-from triage.correlate import incident_key
 from triage.dedup import AlertState
 from triage.incident import Action, Incident, IncidentStatus, TimelineEntry, perform
 
@@ -43,11 +42,6 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def begin(pipe: Pipeline) -> None:
-    """Start MULTI on a watching pipeline (redis-py leaves ``multi`` unannotated)."""
-    pipe.multi()  # type: ignore[no-untyped-call]
-
-
 def decode_state(raw: bytes | str) -> AlertState:
     return _state_decoder.decode(raw)
 
@@ -60,31 +54,33 @@ def decode_entry(raw: bytes | str) -> TimelineEntry:
     return _entry_decoder.decode(raw)
 
 
-async def load_snapshot(
-    pipe: Pipeline, events: Sequence[Event], key_labels: Sequence[Sequence[str]]
-) -> Snapshot:
-    """Read, and WATCH, everything a batch's fold can touch: three round trips."""
+class Loaded(msgspec.Struct):
+    """A snapshot plus the raw bytes it was decoded from, for the commit's checks."""
+
+    snapshot: Snapshot
+    raw: dict[str, bytes | None]
+
+    def expect_all(self, commit: Commit) -> None:
+        for key, raw in self.raw.items():
+            commit.expect(key, raw)
+
+
+async def load_snapshot(redis: Redis, events: Sequence[Event], event_keys: Sequence[str]) -> Loaded:
+    """Read everything a batch's fold can touch: two round trips."""
     fingerprints = list(dict.fromkeys(event.fingerprint for event in events))
-    incident_keys = list(
-        dict.fromkeys(
-            incident_key(event.labels, key_labels, event.fingerprint)
-            for event in events
-            if isinstance(event, Alert)
-        )
-    )
-    watched = [keys.alert(fp) for fp in fingerprints] + [
-        keys.incident_for_key(k) for k in incident_keys
-    ]
-    await pipe.watch(*watched)
-    raw = await pipe.mget(watched)
+    incident_keys = [key for key in dict.fromkeys(event_keys) if key]
+    first = [keys.alert(fp) for fp in fingerprints]
+    first += [keys.incident_for_key(k) for k in incident_keys]
+    values = cast("list[bytes | None]", await redis.mget(first)) if first else []
+    raw = dict(zip(first, values, strict=True))
     states = {
         fp: decode_state(value)
-        for fp, value in zip(fingerprints, raw, strict=False)
+        for fp, value in zip(fingerprints, values, strict=False)
         if value is not None
     }
     key_index = {
         key: text(value)
-        for key, value in zip(incident_keys, raw[len(fingerprints) :], strict=True)
+        for key, value in zip(incident_keys, values[len(fingerprints) :], strict=True)
         if value is not None
     }
     incident_ids = list(
@@ -94,15 +90,15 @@ async def load_snapshot(
     )
     incidents: dict[str, Incident] = {}
     if incident_ids:
-        incident_keys_watched = [keys.incident(i) for i in incident_ids]
-        await pipe.watch(*incident_keys_watched)
-        docs = await pipe.mget(incident_keys_watched)
+        second = [keys.incident(i) for i in incident_ids]
+        docs = cast("list[bytes | None]", await redis.mget(second))
+        raw.update(zip(second, docs, strict=True))
         incidents = {
             i: decode_incident(doc)
             for i, doc in zip(incident_ids, docs, strict=True)
             if doc is not None
         }
-    return Snapshot(states=states, key_index=key_index, incidents=incidents)
+    return Loaded(Snapshot(states=states, key_index=key_index, incidents=incidents), raw)
 
 
 async def allocate_ids(redis: Redis, count: int) -> list[str]:
@@ -112,49 +108,49 @@ async def allocate_ids(redis: Redis, count: int) -> list[str]:
     return [keys.incident_id(n) for n in range(last - count + 1, last + 1)]
 
 
-def queue_outcome(pipe: Pipeline, snapshot: Snapshot, outcome: Outcome) -> None:
-    """Queue every write of a folded batch on a pipeline already in MULTI."""
+def write_outcome(commit: Commit, snapshot: Snapshot, outcome: Outcome) -> None:
+    """Every write of a folded batch."""
     if outcome.states:
-        pipe.mset({keys.alert(fp): encode(state) for fp, state in outcome.states.items()})
+        commit.mset({keys.alert(fp): encode(state) for fp, state in outcome.states.items()})
         resolved = {fp: s.status_at for fp, s in outcome.states.items() if not s.firing}
         firing = [fp for fp, s in outcome.states.items() if s.firing]
         if resolved:
-            pipe.zadd(keys.RETAIN_ALERTS, resolved)
+            commit.zadd(keys.RETAIN_ALERTS, resolved)
         if firing:
-            pipe.zrem(keys.RETAIN_ALERTS, *firing)
+            commit.zrem(keys.RETAIN_ALERTS, firing)
     if outcome.key_index:
-        pipe.mset({keys.incident_for_key(k): v for k, v in outcome.key_index.items()})
+        commit.mset({keys.incident_for_key(k): v for k, v in outcome.key_index.items()})
     for incident in outcome.incidents.values():
-        queue_incident(pipe, snapshot.incidents.get(incident.id), incident)
+        write_incident(commit, snapshot.incidents.get(incident.id), incident)
     for incident_id, fingerprints in outcome.attached.items():
-        pipe.sadd(keys.incident_alerts(incident_id), *fingerprints)
+        commit.sadd(keys.incident_alerts(incident_id), fingerprints)
     for incident_id, entries in outcome.timeline.items():
-        pipe.rpush(keys.incident_timeline(incident_id), *(encode(e) for e in entries))
+        commit.rpush(keys.incident_timeline(incident_id), (encode(e) for e in entries))
     if outcome.expiry_set:
-        pipe.zadd(keys.EXPIRY, outcome.expiry_set)
+        commit.zadd(keys.EXPIRY, outcome.expiry_set)
     if outcome.expiry_clear:
-        pipe.zrem(keys.EXPIRY, *outcome.expiry_clear)
+        commit.zrem(keys.EXPIRY, outcome.expiry_clear)
     if outcome.resolve_due:
-        pipe.zadd(keys.AUTO_RESOLVE, outcome.resolve_due)
+        commit.zadd(keys.AUTO_RESOLVE, outcome.resolve_due)
 
 
-def queue_incident(pipe: Pipeline, old: Incident | None, new: Incident) -> None:
+def write_incident(commit: Commit, old: Incident | None, new: Incident) -> None:
     """Write an incident and keep its list indexes and retention entry in step."""
-    pipe.set(keys.incident(new.id), encode(new))
+    commit.set(keys.incident(new.id), encode(new))
     number = keys.incident_number(new.id)
     if old is None:
-        pipe.zadd(keys.INCIDENTS_INDEX, {new.id: number})
+        commit.zadd(keys.INCIDENTS_INDEX, {new.id: number})
     for field in INDEXED_FIELDS:
         before = None if old is None else str(getattr(old, field))
         after = str(getattr(new, field))
         if before != after:
             if before is not None:
-                pipe.zrem(keys.index(field, before), new.id)
-            pipe.zadd(keys.index(field, after), {new.id: number})
+                commit.zrem(keys.index(field, before), [new.id])
+            commit.zadd(keys.index(field, after), {new.id: number})
     if new.status is IncidentStatus.CLOSED and new.closed_at is not None:
-        pipe.zadd(keys.RETAIN_INCIDENTS, {new.id: new.closed_at})
+        commit.zadd(keys.RETAIN_INCIDENTS, {new.id: new.closed_at})
     elif old is not None and old.status is IncidentStatus.CLOSED:
-        pipe.zrem(keys.RETAIN_INCIDENTS, new.id)
+        commit.zrem(keys.RETAIN_INCIDENTS, [new.id])
 
 
 async def load_incident(redis: Redis, incident_id: str) -> Incident | None:
@@ -228,28 +224,24 @@ class IncidentNotFound(Exception):
 async def act_on_incident(
     redis: Redis, incident_id: str, action: Action, *, actor: str, message: str, now: float
 ) -> Incident:
-    """Apply an operator action in an optimistic transaction; raises TransitionError (409)
-    or IncidentNotFound (404). Closing releases the incident key, so the next alert of the
+    """Apply an operator action with a checked commit; raises TransitionError (409) or
+    IncidentNotFound (404). Closing releases the incident key, so the next alert of the
     key opens a new incident instead of joining a closed record."""
-    async with redis.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                await pipe.watch(keys.incident(incident_id))
-                raw = await pipe.get(keys.incident(incident_id))
-                if raw is None:
-                    raise IncidentNotFound(incident_id)
-                old = decode_incident(raw)
-                new, entry = perform(old, action, actor=actor, message=message, now=now)
-                key_slot = keys.incident_for_key(old.key)
-                if action is Action.CLOSE:
-                    await pipe.watch(key_slot)
-                    current = await pipe.get(key_slot)
-                begin(pipe)
-                queue_incident(pipe, old, new)
-                pipe.rpush(keys.incident_timeline(incident_id), encode(entry))
-                if action is Action.CLOSE and current is not None and text(current) == incident_id:
-                    pipe.delete(key_slot)
-                await pipe.execute()
-                return new
-            except WatchError:
-                continue
+    while True:
+        raw = await redis.get(keys.incident(incident_id))
+        if raw is None:
+            raise IncidentNotFound(incident_id)
+        old = decode_incident(raw)
+        new, entry = perform(old, action, actor=actor, message=message, now=now)
+        commit = Commit()
+        commit.expect(keys.incident(incident_id), raw)
+        if action is Action.CLOSE:
+            key_slot = keys.incident_for_key(old.key)
+            current = await redis.get(key_slot)
+            commit.expect(key_slot, current)
+            if current is not None and text(current) == incident_id:
+                commit.delete(key_slot)
+        write_incident(commit, old, new)
+        commit.rpush(keys.incident_timeline(incident_id), [encode(entry)])
+        if await commit.apply(redis):
+            return new

@@ -52,8 +52,20 @@ class Outcome(msgspec.Struct):
     changes: Counter[str] = msgspec.field(default_factory=Counter)
 
 
+def event_keys(events: Sequence[Event], key_labels: Sequence[Sequence[str]]) -> list[str]:
+    """The incident key of every alert event ("" for expiries), computed once per batch
+    and shared by the load, the id estimate and the fold."""
+    return [
+        incident_key(e.labels, key_labels, e.fingerprint) if isinstance(e, Alert) else ""
+        for e in events
+    ]
+
+
 def keys_needing_incidents(
-    events: Sequence[Event], snapshot: Snapshot, settings: FoldSettings
+    events: Sequence[Event],
+    snapshot: Snapshot,
+    settings: FoldSettings,
+    keys: Sequence[str] | None = None,
 ) -> list[str]:
     """Keys whose first firing alert in this batch will open a new incident.
 
@@ -63,10 +75,9 @@ def keys_needing_incidents(
     """
     seen: set[str] = set()
     needed: list[str] = []
-    for event in events:
+    for event, key in zip(events, keys or event_keys(events, settings.key_labels), strict=True):
         if not isinstance(event, Alert) or event.status is not AlertStatus.FIRING:
             continue
-        key = incident_key(event.labels, settings.key_labels, event.fingerprint)
         if key in seen:
             continue
         prev = snapshot.states.get(event.fingerprint)
@@ -86,13 +97,14 @@ def fold_batch(
     snapshot: Snapshot,
     new_ids: Iterator[str],
     settings: FoldSettings,
+    keys: Sequence[str] | None = None,
 ) -> Outcome:
     folder = _Folder(snapshot, new_ids, settings)
-    for event in events:
+    for event, key in zip(events, keys or event_keys(events, settings.key_labels), strict=True):
         if isinstance(event, Expiry):
             folder.expire(event)
         else:
-            folder.alert(event)
+            folder.alert(event, key)
     return folder.out
 
 
@@ -114,12 +126,12 @@ class _Folder:
         self.settings = settings
         self.out = Outcome()
 
-    def alert(self, alert: Alert) -> None:
+    def alert(self, alert: Alert, key: str) -> None:
         prev = self.snap.states.get(alert.fingerprint)
         state, change = apply_alert(prev, alert)
         self.out.changes[change] += 1
         if state.firing and (change in (Change.NEW, Change.REFIRED) or state.incident_id is None):
-            state = self._correlate(state, alert)
+            state = self._correlate(state, alert, key)
         elif change is Change.RESOLVED:
             self._alert_resolved(state, at=state.status_at)
         self._track_expiry(state)
@@ -134,8 +146,7 @@ class _Folder:
         self._track_expiry(state)
         self._put_state(state)
 
-    def _correlate(self, state: AlertState, alert: Alert) -> AlertState:
-        key = incident_key(state.labels, self.settings.key_labels, state.fingerprint)
+    def _correlate(self, state: AlertState, alert: Alert, key: str) -> AlertState:
         current = _current(self.snap, key)
         decision = decide(
             current, fired_at=alert.event_at, reopen_window=self.settings.reopen_window
