@@ -13,22 +13,22 @@ import msgspec
 from redis.asyncio import Redis
 
 from daemon import keys
-from triage.alert import Alert
+from triage.alert import SenderEvent
 
 _encoder = msgspec.msgpack.Encoder()
-_alerts_decoder = msgspec.msgpack.Decoder(list[Alert])
+_events_decoder = msgspec.msgpack.Decoder(list[SenderEvent])
 
 SOURCE_FIELD = b"s"
 ALERTS_FIELD = b"a"
 EXPIRY_FIELD = b"x"
 
 
-def encode_alerts(source: str, alerts: list[Alert]) -> dict[bytes, bytes]:
-    return {SOURCE_FIELD: source.encode(), ALERTS_FIELD: _encoder.encode(alerts)}
+def encode_events(source: str, events: list[SenderEvent]) -> dict[bytes, bytes]:
+    return {SOURCE_FIELD: source.encode(), ALERTS_FIELD: _encoder.encode(events)}
 
 
-def decode_alerts(payload: bytes) -> list[Alert]:
-    return _alerts_decoder.decode(payload)
+def decode_events(payload: bytes) -> list[SenderEvent]:
+    return _events_decoder.decode(payload)
 
 
 class StoreUnavailable(Exception):

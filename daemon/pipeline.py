@@ -2,7 +2,7 @@
 
 A batch goes through the stages in this order, each named after the module that decides:
 
-1. decode    -- stream entries back into ``Alert`` / ``Expiry`` events (``daemon.enqueue``)
+1. decode    -- stream entries back into events (``daemon.enqueue``)
 2. load      -- alert states, the key index and incidents (``daemon.store``)
 3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
                 ``triage.incident`` via ``triage.batch``)
@@ -30,16 +30,15 @@ from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
 from daemon.commit import Commit
-from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_alerts
+from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
 from daemon.metrics import Metrics
-from triage.alert import Alert, Expiry
+from triage.alert import Alert, Event, Expiry
 from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
 from triage.batch import event_keys as batch_keys
 
 log = structlog.get_logger("triaged.pipeline")
 
 Entry = tuple[bytes, dict[bytes, bytes]]
-Event = Alert | Expiry
 
 _HEARTBEAT_TTL = 15
 _MAX_ATTEMPTS_PER_BATCH = 20
@@ -72,7 +71,7 @@ def _chunks(
 
 def decode_entry(fields: dict[bytes, bytes]) -> list[Event]:
     if ALERTS_FIELD in fields:
-        return list(decode_alerts(fields[ALERTS_FIELD]))
+        return list(decode_events(fields[ALERTS_FIELD]))
     if EXPIRY_FIELD in fields:
         return [
             Expiry(fingerprint=fp, ends_at=float(at)) for fp, at in json.loads(fields[EXPIRY_FIELD])

@@ -13,62 +13,62 @@ from aiohttp import web
 
 from daemon.appkeys import APPENDER, METRICS, SETTINGS
 from daemon.auth import unauthorized
-from daemon.enqueue import StoreUnavailable, encode_alerts
+from daemon.enqueue import StoreUnavailable, encode_events
 from daemon.errors import error_response, json_response
-from daemon.sources import ADAPTERS, PROMETHEUS, Parser, PayloadError
+from daemon.sources import ADAPTERS, PROMETHEUS, Adapter, PayloadError
 from daemon.validation import FieldError
 
 log = structlog.get_logger("triaged.receive")
 
-_JSON_TYPES = frozenset({"application/json", "text/json"})
 _RETRY_AFTER = {"Retry-After": "5"}
 
 
 async def receive_source(request: web.Request) -> web.Response:
     source = request.match_info["source"]
-    parser = ADAPTERS.get(source)
-    if parser is None:
+    adapter = ADAPTERS.get(source)
+    if adapter is None:
         known = ", ".join(sorted(ADAPTERS))
         return error_response(
             404, "unknown source", [FieldError("source", f"{source!r}; known: {known}")]
         )
-    return await _receive(request, source, parser)
+    return await _receive(request, source, adapter)
 
 
 async def receive_prometheus(request: web.Request) -> web.Response:
     return await _receive(request, "prometheus", PROMETHEUS)
 
 
-async def _receive(request: web.Request, source: str, parser: Parser) -> web.Response:
+async def _receive(request: web.Request, source: str, adapter: Adapter) -> web.Response:
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
-    rejected = _check_request(request, source)
+    rejected = _check_request(request, source, adapter)
     if rejected is not None:
         metrics.requests_rejected.labels(source, str(rejected.status)).inc()
         return rejected
     body = await request.read()
     received_at = time.time()
     try:
-        alerts = parser(body, received_at, settings.limits)
+        received = adapter.parse(body, received_at, settings.limits)
     except PayloadError as exc:
         metrics.requests_rejected.labels(source, str(exc.status)).inc()
         log.info("payload_rejected", source=source, status=exc.status, problems=len(exc.errors))
         return error_response(exc.status, exc.title, exc.errors)
-    if alerts:
+    events = received.events
+    if events:
         try:
-            await request.app[APPENDER].append(encode_alerts(source, alerts))
+            await request.app[APPENDER].append(encode_events(source, events))
         except StoreUnavailable as exc:
-            metrics.alerts_received.labels(source, "unavailable").inc(len(alerts))
+            metrics.alerts_received.labels(source, "unavailable").inc(len(events))
             metrics.requests_rejected.labels(source, "503").inc()
             log.warning("store_unavailable", source=source, error=str(exc))
             return error_response(
                 503, "store unavailable", [FieldError("(store)", str(exc))], headers=_RETRY_AFTER
             )
-    metrics.alerts_received.labels(source, "accepted").inc(len(alerts))
-    return json_response({"accepted": len(alerts)}, status=202)
+    metrics.alerts_received.labels(source, "accepted").inc(len(events))
+    return json_response(received.reply or {"accepted": len(events)}, status=202)
 
 
-def _check_request(request: web.Request, source: str) -> web.Response | None:
+def _check_request(request: web.Request, source: str, adapter: Adapter) -> web.Response | None:
     """Auth, size and content type: everything decidable before reading the body."""
     settings = request.app[SETTINGS]
     denied = unauthorized(settings.tokens_for(source), request)
@@ -81,10 +81,11 @@ def _check_request(request: web.Request, source: str) -> web.Response | None:
             "request body too large",
             [FieldError("(body)", f"{request.content_length} bytes, at most {limit}")],
         )
-    if request.content_type not in _JSON_TYPES:
+    if request.content_type not in adapter.content_types:
+        expected = " or ".join(sorted(adapter.content_types))
         return error_response(
             415,
             "unsupported content type",
-            [FieldError("Content-Type", f"{request.content_type!r}; send application/json")],
+            [FieldError("Content-Type", f"{request.content_type!r}; send {expected}")],
         )
     return None

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from daemon import keys
 from daemon.commit import Commit
-from triage.alert import Alert, Expiry
+from triage.alert import Event
 from triage.batch import Outcome, Snapshot
 from triage.dedup import AlertState
 from triage.incident import Action, Incident, IncidentStatus, TimelineEntry, perform
@@ -29,8 +29,6 @@ _incident_decoder = msgspec.json.Decoder(Incident)
 _entry_decoder = msgspec.json.Decoder(TimelineEntry)
 
 INDEXED_FIELDS = ("status", "group", "priority", "category")
-
-Event = Alert | Expiry
 
 
 def encode(value: msgspec.Struct) -> bytes:

@@ -16,7 +16,7 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-class Alert(msgspec.Struct, frozen=True, array_like=True):
+class Alert(msgspec.Struct, frozen=True, array_like=True, tag="alert"):
     """One alert event as a sender reported it, after normalisation.
 
     ``starts_at`` is when the sender says the condition began; ``ends_at`` is when it
@@ -44,8 +44,25 @@ class Alert(msgspec.Struct, frozen=True, array_like=True):
         return self.starts_at
 
 
-class Expiry(msgspec.Struct, frozen=True, array_like=True):
+class Expiry(msgspec.Struct, frozen=True, array_like=True, tag="expiry"):
     """A firing alert's ``ends_at`` passed without a refresh: resolve it at that time."""
 
     fingerprint: str
     ends_at: float
+
+
+class Acknowledgement(msgspec.Struct, frozen=True, array_like=True, tag="ack"):
+    """The sender says someone took the alert (PagerDuty, Opsgenie): acknowledge its
+    incident, as an operator would."""
+
+    fingerprint: str
+    at: float
+    actor: str
+    received_at: float
+
+
+SenderEvent = Alert | Acknowledgement
+"""What a source adapter produces and the ingest stream carries."""
+
+Event = Alert | Expiry | Acknowledgement
+"""Everything the pipeline folds."""

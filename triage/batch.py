@@ -13,13 +13,19 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import msgspec
 
-from triage.alert import Alert, AlertStatus, Expiry
+from triage.alert import Acknowledgement, Alert, AlertStatus, Event, Expiry
 from triage.correlate import Decision, decide, incident_key
 from triage.dedup import AlertState, Change, apply_alert, apply_expiry
-from triage.incident import Incident, IncidentStatus, TimelineEntry, auto_resolve, reopen_by_alert
+from triage.incident import (
+    Action,
+    Incident,
+    IncidentStatus,
+    TimelineEntry,
+    auto_resolve,
+    perform,
+    reopen_by_alert,
+)
 from triage.severity import DEFAULT_PRIORITY_BY_SEVERITY, parse_severity
-
-Event = Alert | Expiry
 
 
 class IdsExhausted(Exception):
@@ -101,10 +107,12 @@ def fold_batch(
 ) -> Outcome:
     folder = _Folder(snapshot, new_ids, settings)
     for event, key in zip(events, keys or event_keys(events, settings.key_labels), strict=True):
-        if isinstance(event, Expiry):
+        if isinstance(event, Alert):
+            folder.alert(event, key)
+        elif isinstance(event, Expiry):
             folder.expire(event)
         else:
-            folder.alert(event, key)
+            folder.acknowledge(event)
     return folder.out
 
 
@@ -145,6 +153,23 @@ class _Folder:
         self._alert_resolved(state, at=state.status_at)
         self._track_expiry(state)
         self._put_state(state)
+
+    def acknowledge(self, ack: Acknowledgement) -> None:
+        state = self.snap.states.get(ack.fingerprint)
+        incident = self.snap.incidents.get(state.incident_id or "") if state else None
+        if incident is None or incident.status is not IncidentStatus.TRIGGERED:
+            self.out.changes["incident_ack_ignored"] += 1
+            return
+        incident, entry = perform(
+            incident,
+            Action.ACKNOWLEDGE,
+            actor=ack.actor,
+            message=f"acknowledged through alert {ack.fingerprint}",
+            now=ack.at,
+        )
+        self.out.changes["incident_acknowledged"] += 1
+        self._put_incident(incident)
+        self._log(incident.id, entry)
 
     def _correlate(self, state: AlertState, alert: Alert, key: str) -> AlertState:
         current = _current(self.snap, key)

@@ -77,6 +77,10 @@ def apply_alert(prev: AlertState | None, alert: Alert) -> tuple[AlertState, Chan
     change = Change.RESOLVED if alert.status is AlertStatus.RESOLVED else Change.REFIRED
     moved = msgspec.structs.replace(
         _from_alert(alert, event_at),
+        # A resolve that names only its dedup key (PagerDuty, Opsgenie) keeps what the
+        # trigger said about the alert.
+        labels=alert.labels or prev.labels,
+        annotations=alert.annotations or prev.annotations,
         first_seen=seen["first_seen"],
         last_seen=seen["last_seen"],
         count=seen["count"],

@@ -13,7 +13,15 @@ from typing import Literal
 
 import msgspec
 
-from daemon.sources.common import Limits, PayloadError, check_count, check_limits, decode, epoch
+from daemon.sources.common import (
+    Limits,
+    PayloadError,
+    Received,
+    check_count,
+    check_limits,
+    decode,
+    epoch,
+)
 from daemon.validation import FieldError
 from triage.alert import Alert, AlertStatus
 from triage.fingerprint import label_fingerprint
@@ -44,7 +52,7 @@ class Webhook(msgspec.Struct):
     externalURL: str = ""
 
 
-def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
+def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     webhook = decode(body, Webhook)
     errors: list[FieldError] = []
     if webhook.version != "4":
@@ -84,4 +92,4 @@ def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
         )
     if errors:
         raise PayloadError(errors)
-    return alerts
+    return Received(list(alerts))

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from daemon.validation import FieldError, explain
+from triage.alert import SenderEvent
 
 T = TypeVar("T")
 
@@ -21,6 +22,16 @@ class Limits(msgspec.Struct, frozen=True):
     max_labels: int = 256
     max_name_bytes: int = 1024
     max_value_bytes: int = 16 * 1024
+
+
+class Received(msgspec.Struct):
+    """What an adapter made of one request: the events to enqueue and, for senders that
+    expect a particular answer (PagerDuty's dedup_key), the body to answer with."""
+
+    events: list[SenderEvent]
+    reply: dict[str, Any] | None = None
+    origin: str | None = None  # the sender's own identity to allow-list (an SNS topic ARN)
+    subscribe_url: str | None = None  # an SNS subscription waiting for confirmation
 
 
 class PayloadError(Exception):

@@ -18,6 +18,7 @@ import msgspec
 from daemon.sources.common import (
     Limits,
     PayloadError,
+    Received,
     check_count,
     check_limits,
     convert,
@@ -53,7 +54,7 @@ class GenericBatch(msgspec.Struct, forbid_unknown_fields=True):
     alerts: list[GenericAlert]
 
 
-def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
+def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     document: Any = decode_any(body)
     if isinstance(document, dict) and "alerts" in document:
         items = convert(document, GenericBatch).alerts
@@ -105,4 +106,4 @@ def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
         )
     if errors:
         raise PayloadError(errors)
-    return alerts
+    return Received(list(alerts))

@@ -12,7 +12,15 @@ from datetime import datetime
 
 import msgspec
 
-from daemon.sources.common import Limits, PayloadError, check_count, check_limits, decode, epoch
+from daemon.sources.common import (
+    Limits,
+    PayloadError,
+    Received,
+    check_count,
+    check_limits,
+    decode,
+    epoch,
+)
 from daemon.validation import FieldError
 from triage.alert import Alert, AlertStatus
 from triage.fingerprint import label_fingerprint
@@ -26,7 +34,7 @@ class PostableAlert(msgspec.Struct):
     generatorURL: str = ""
 
 
-def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
+def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     posted = decode(body, list[PostableAlert])
     check_count(len(posted), limits)
     errors: list[FieldError] = []
@@ -58,4 +66,4 @@ def parse(body: bytes, received_at: float, limits: Limits) -> list[Alert]:
         )
     if errors:
         raise PayloadError(errors)
-    return alerts
+    return Received(list(alerts))

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from daemon import keys, store
-from daemon.enqueue import encode_alerts
+from daemon.enqueue import encode_events
 from daemon.metrics import Metrics
 from daemon.pipeline import Worker, ensure_group
 from daemon.scheduler import Scheduler
@@ -62,7 +62,7 @@ async def enqueue(redis: Redis, alerts: list[Alert]) -> None:
     await ensure_group(redis)
     async with redis.pipeline(transaction=False) as pipe:
         for item in alerts:
-            pipe.xadd(keys.INGEST_STREAM, encode_alerts("test", [item]))  # type: ignore[arg-type]
+            pipe.xadd(keys.INGEST_STREAM, encode_events("test", [item]))  # type: ignore[arg-type]
         await pipe.execute()
 
 
