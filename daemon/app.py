@@ -18,7 +18,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from daemon import incidents_api, ops, receive
-from daemon.appkeys import APPENDER, METRICS, REDIS, SETTINGS, WORKERS
+from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, SETTINGS, WORKERS
 from daemon.config import seconds
 from daemon.embedded_redis import EmbeddedRedis
 from daemon.enqueue import StreamAppender
@@ -45,6 +45,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[WORKERS] = []
+    app[RATE_LIMITER] = settings.rate_limiter()
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_appender_ctx)
     if run_workers:

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from daemon.enqueue import StreamAppender
 from daemon.metrics import Metrics
 from daemon.pipeline import Worker
+from daemon.ratelimit import RateLimiter
 from daemon.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +16,4 @@ METRICS = web.AppKey("metrics", Metrics)
 REDIS = web.AppKey("redis", Redis)
 APPENDER = web.AppKey("appender", StreamAppender)
 WORKERS = web.AppKey("workers", list[Worker])
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -18,6 +18,12 @@ import yaml
 
 from daemon.validation import FieldError, dotted, explain
 
+# Senders with settings under ``sources:``; kept in step with daemon.sources.ADAPTERS by a test.
+KNOWN_SOURCES = frozenset(
+    {"alertmanager", "prometheus", "generic", "grafana", "pagerduty", "opsgenie", "datadog"}
+    | {"cloudwatch", "zabbix", "alerta", "heartbeat"}
+)
+
 DURATION_PATTERN = r"^\d+(\.\d+)?(ms|s|m|h|d|w)$"
 Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN, description="e.g. 30s, 10m, 7d")]
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -48,18 +54,55 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9187
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
-    max_alerts_per_request: Annotated[int, msgspec.Meta(ge=1)] = 1000
     store_timeout: Duration = "5s"
     shutdown_timeout: Duration = "10s"
 
 
-class SourceAuth(_Section):
-    tokens: list[Secret] = []
-
-
 class AuthConfig(_Section):
     api_tokens: list[Secret] = []
-    sources: dict[str, SourceAuth] = {}
+
+
+class BasicCredential(_Section):
+    """What Prometheus's and Alertmanager's ``http_config.basic_auth`` send."""
+
+    username: Annotated[str, msgspec.Meta(min_length=1)]
+    password: Secret
+
+
+class HmacAuth(_Section):
+    """A signature header: hex HMAC-SHA256 of the raw body with a shared secret."""
+
+    secret: Secret
+    header: str = "X-Signature-256"
+    prefix: str = "sha256="
+
+
+class RateLimit(_Section):
+    alerts_per_second: Annotated[float, msgspec.Meta(gt=0)]
+    burst: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class SourceConfig(_Section):
+    """Per-sender settings under ``sources.<name>``; any credential given makes it required."""
+
+    tokens: list[Secret] = []
+    basic: list[BasicCredential] = []
+    hmac: HmacAuth | None = None
+    rate: RateLimit | None = None
+    token_rate: RateLimit | None = None
+    allowed_origins: list[str] = []
+    confirm_subscriptions: bool = False
+
+
+class IngestConfig(_Section):
+    max_alerts_per_request: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    max_labels: Annotated[int, msgspec.Meta(ge=1)] = 256
+    max_name_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    max_value_bytes: Annotated[int, msgspec.Meta(ge=1)] = 16 * 1024
+    rate: RateLimit = msgspec.field(
+        default_factory=lambda: RateLimit(alerts_per_second=20000, burst=40000)
+    )
+    token_rate: RateLimit | None = None
 
 
 class StoreConfig(_Section):
@@ -104,6 +147,8 @@ class LoggingConfig(_Section):
 class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    ingest: IngestConfig = msgspec.field(default_factory=IngestConfig)
+    sources: dict[str, SourceConfig] = {}
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
@@ -178,6 +223,12 @@ def _check(config: Config) -> list[FieldError]:
                 path=("correlation", "key_labels"),
             )
         )
+    for name in config.sources:
+        if name not in KNOWN_SOURCES:
+            known = ", ".join(sorted(KNOWN_SOURCES))
+            errors.append(
+                FieldError(f"sources.{name}", f"unknown source; known: {known}", ("sources", name))
+            )
     return errors
 
 
@@ -185,8 +236,14 @@ def _secrets(config: Config) -> list[tuple[tuple[str | int, ...], Secret]]:
     found: list[tuple[tuple[str | int, ...], Secret]] = [
         (("auth", "api_tokens", i), s) for i, s in enumerate(config.auth.api_tokens)
     ]
-    for source, auth in config.auth.sources.items():
-        found += [(("auth", "sources", source, "tokens", i), s) for i, s in enumerate(auth.tokens)]
+    for name, source in config.sources.items():
+        found += [(("sources", name, "tokens", i), s) for i, s in enumerate(source.tokens)]
+        found += [
+            (("sources", name, "basic", i, "password"), b.password)
+            for i, b in enumerate(source.basic)
+        ]
+        if source.hmac is not None:
+            found.append((("sources", name, "hmac", "secret"), source.hmac.secret))
     return found
 
 

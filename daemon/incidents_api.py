@@ -15,7 +15,7 @@ from aiohttp import web
 
 from daemon import store
 from daemon.appkeys import METRICS, REDIS, SETTINGS
-from daemon.auth import unauthorized
+from daemon.auth import require_api
 from daemon.errors import error_response, json_response
 from daemon.keys import incident_alerts
 from daemon.sources.common import PayloadError, decode
@@ -91,7 +91,7 @@ def timeline_view(entry: TimelineEntry) -> dict[str, Any]:
 
 
 def _denied(request: web.Request) -> web.Response | None:
-    return unauthorized(request.app[SETTINGS].api_tokens, request)
+    return require_api(request.app[SETTINGS].api, request)
 
 
 async def list_incidents(request: web.Request) -> web.Response:

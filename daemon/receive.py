@@ -11,16 +11,18 @@ import time
 import structlog
 from aiohttp import web
 
-from daemon.appkeys import APPENDER, METRICS, SETTINGS
-from daemon.auth import unauthorized
+from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, SETTINGS
+from daemon.auth import header_identity, header_problem, signature_valid, unauthorized
+from daemon.credentials import Credentials
 from daemon.enqueue import StoreUnavailable, encode_events
 from daemon.errors import error_response, json_response
+from daemon.metrics import Metrics
 from daemon.sources import ADAPTERS, PROMETHEUS, Adapter, PayloadError
 from daemon.validation import FieldError
 
 log = structlog.get_logger("triaged.receive")
 
-_RETRY_AFTER = {"Retry-After": "5"}
+_RETRY = {"Retry-After": "5"}
 
 
 async def receive_source(request: web.Request) -> web.Response:
@@ -41,40 +43,72 @@ async def receive_prometheus(request: web.Request) -> web.Response:
 async def _receive(request: web.Request, source: str, adapter: Adapter) -> web.Response:
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
-    rejected = _check_request(request, source, adapter)
+    limiter = request.app[RATE_LIMITER]
+    credentials = settings.credentials_for(source)
+    identity = header_identity(credentials, request) if credentials.required else None
+    rejected = _before_body(request, adapter, credentials, identity)
+    if rejected is None and limiter.retry_after(source, identity, 0):
+        rejected = _rate_limited(limiter.retry_after(source, identity, 0))
     if rejected is not None:
-        metrics.requests_rejected.labels(source, str(rejected.status)).inc()
-        return rejected
+        return _refuse(metrics, source, rejected)
     body = await request.read()
+    if credentials.required and identity is None:
+        if not signature_valid(credentials, request, body):
+            problem = (
+                "invalid signature" if _signed(credentials, request) else header_problem(request)
+            )
+            return _refuse(metrics, source, unauthorized(credentials, problem))
+        identity = "signature"
     received_at = time.time()
     try:
         received = adapter.parse(body, received_at, settings.limits)
     except PayloadError as exc:
-        metrics.requests_rejected.labels(source, str(exc.status)).inc()
         log.info("payload_rejected", source=source, status=exc.status, problems=len(exc.errors))
-        return error_response(exc.status, exc.title, exc.errors)
+        return _refuse(metrics, source, error_response(exc.status, exc.title, exc.errors))
     events = received.events
+    wait = limiter.retry_after(source, identity, len(events))
+    if wait:
+        metrics.alerts_received.labels(source, "rate_limited").inc(len(events))
+        return _refuse(metrics, source, _rate_limited(wait))
     if events:
         try:
             await request.app[APPENDER].append(encode_events(source, events))
         except StoreUnavailable as exc:
             metrics.alerts_received.labels(source, "unavailable").inc(len(events))
-            metrics.requests_rejected.labels(source, "503").inc()
             log.warning("store_unavailable", source=source, error=str(exc))
-            return error_response(
-                503, "store unavailable", [FieldError("(store)", str(exc))], headers=_RETRY_AFTER
+            outage = [FieldError("(store)", str(exc))]
+            return _refuse(
+                metrics, source, error_response(503, "store unavailable", outage, headers=_RETRY)
             )
     metrics.alerts_received.labels(source, "accepted").inc(len(events))
     return json_response(received.reply or {"accepted": len(events)}, status=202)
 
 
-def _check_request(request: web.Request, source: str, adapter: Adapter) -> web.Response | None:
-    """Auth, size and content type: everything decidable before reading the body."""
-    settings = request.app[SETTINGS]
-    denied = unauthorized(settings.tokens_for(source), request)
-    if denied is not None:
-        return denied
-    limit = settings.config.server.max_body_bytes
+def _refuse(metrics: Metrics, source: str, response: web.Response) -> web.Response:
+    metrics.requests_rejected.labels(source, str(response.status)).inc()
+    return response
+
+
+def _rate_limited(wait: int) -> web.Response:
+    return error_response(
+        429,
+        "rate limited",
+        [FieldError("(source)", f"over this source's alert rate; retry in {wait}s")],
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _signed(credentials: Credentials, request: web.Request) -> bool:
+    return credentials.hmac is not None and credentials.hmac.header in request.headers
+
+
+def _before_body(
+    request: web.Request, adapter: Adapter, credentials: Credentials, identity: str | None
+) -> web.Response | None:
+    """Auth (unless only a body signature can prove it), size and content type."""
+    if credentials.required and identity is None and not _signed(credentials, request):
+        return unauthorized(credentials, header_problem(request))
+    limit = request.app[SETTINGS].config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return error_response(
             413,

@@ -14,13 +14,18 @@ from pathlib import Path
 import msgspec
 
 from daemon.config import (
+    KNOWN_SOURCES,
     Config,
     ConfigError,
+    RateLimit,
+    SourceConfig,
     default_config_path,
     load_config,
     resolve_secret,
     seconds,
 )
+from daemon.credentials import Credentials, HmacKey
+from daemon.ratelimit import RateLimiter
 from daemon.sources import Limits
 from triage.batch import FoldSettings
 
@@ -32,13 +37,31 @@ class Settings(msgspec.Struct, frozen=True):
     port: int
     data_dir: Path
     redis_url: str | None
-    api_tokens: frozenset[str]
-    source_tokens: Mapping[str, frozenset[str]]
+    api: Credentials
+    source_credentials: Mapping[str, Credentials]
     insecure: bool = False
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_alerts=self.config.server.max_alerts_per_request)
+        ingest = self.config.ingest
+        return Limits(
+            max_alerts=ingest.max_alerts_per_request,
+            max_labels=ingest.max_labels,
+            max_name_bytes=ingest.max_name_bytes,
+            max_value_bytes=ingest.max_value_bytes,
+        )
+
+    def rate_limiter(self) -> RateLimiter:
+        """Per-source buckets from ``sources.<name>.rate``, else ``ingest.rate``."""
+        ingest = self.config.ingest
+        own = self.config.sources
+        per_source: dict[str, RateLimit] = {}
+        per_token: dict[str, RateLimit | None] = {}
+        for name in KNOWN_SOURCES:
+            source = own.get(name)
+            per_source[name] = (source.rate if source else None) or ingest.rate
+            per_token[name] = (source.token_rate if source else None) or ingest.token_rate
+        return RateLimiter(per_source, per_token)
 
     @property
     def fold(self) -> FoldSettings:
@@ -50,9 +73,10 @@ class Settings(msgspec.Struct, frozen=True):
             default_group=c.triage.default_group,
         )
 
-    def tokens_for(self, source: str) -> frozenset[str]:
-        """A source's own tokens, else the API tokens; empty means no auth required."""
-        return self.source_tokens.get(source) or self.api_tokens
+    def credentials_for(self, source: str) -> Credentials:
+        """A source's own credentials, else the API tokens; none means open."""
+        own = self.source_credentials.get(source)
+        return own if own is not None and own.required else self.api
 
 
 def build_settings(
@@ -73,12 +97,8 @@ def build_settings(
     }
     if environ.get("TRIAGED_API_TOKEN"):
         api_tokens.add(environ["TRIAGED_API_TOKEN"])
-    source_tokens = {
-        source: frozenset(
-            resolve_secret(t, field=f"auth.sources.{source}.tokens[{i}]")
-            for i, t in enumerate(auth.tokens)
-        )
-        for source, auth in config.auth.sources.items()
+    source_credentials = {
+        name: _credentials(name, source) for name, source in config.sources.items()
     }
     port_text = environ.get("TRIAGED_PORT")
     try:
@@ -94,9 +114,29 @@ def build_settings(
         port=port if port is not None else env_port if env_port is not None else config.server.port,
         data_dir=Path(data_dir or environ.get("TRIAGED_DATA_DIR") or config.store.data_dir),
         redis_url=redis_url or environ.get("TRIAGED_REDIS_URL") or config.store.redis_url,
-        api_tokens=frozenset(api_tokens),
-        source_tokens=source_tokens,
+        api=Credentials(tokens=frozenset(api_tokens)),
+        source_credentials=source_credentials,
         insecure=insecure,
+    )
+
+
+def _credentials(name: str, source: SourceConfig) -> Credentials:
+    where = f"sources.{name}"
+    hmac_key = None
+    if source.hmac is not None:
+        secret = resolve_secret(source.hmac.secret, field=f"{where}.hmac.secret")
+        hmac_key = HmacKey(
+            secret=secret.encode(), header=source.hmac.header, prefix=source.hmac.prefix
+        )
+    return Credentials(
+        tokens=frozenset(
+            resolve_secret(t, field=f"{where}.tokens[{i}]") for i, t in enumerate(source.tokens)
+        ),
+        basic=frozenset(
+            (b.username, resolve_secret(b.password, field=f"{where}.basic[{i}].password"))
+            for i, b in enumerate(source.basic)
+        ),
+        hmac=hmac_key,
     )
 
 
@@ -111,7 +151,7 @@ def is_loopback(host: str) -> bool:
 
 def exposure_problem(settings: Settings) -> str | None:
     """Listening beyond loopback with no token would let anyone post or resolve incidents."""
-    if is_loopback(settings.host) or settings.insecure or settings.api_tokens:
+    if is_loopback(settings.host) or settings.insecure or settings.api.required:
         return None
     return (
         f"refusing to listen on {settings.host} without auth: set auth.api_tokens "
