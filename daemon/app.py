@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
-from daemon import incidents_api, ops, receive
+from daemon import heartbeats, incidents_api, ops, receive
 from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, SETTINGS, WORKERS
 from daemon.config import seconds
 from daemon.embedded_redis import EmbeddedRedis
@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
 def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/{source}", receive.receive_source)
     app.router.add_post("/api/v2/alerts", receive.receive_prometheus)
+    app.router.add_post("/api/v1/heartbeats/{name}", heartbeats.check_in)
     app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)

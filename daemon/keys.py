@@ -20,6 +20,7 @@ EXPIRY: Final = PREFIX + "timers:expiry"
 AUTO_RESOLVE: Final = PREFIX + "timers:autoresolve"
 RETAIN_INCIDENTS: Final = PREFIX + "retention:incidents"
 RETAIN_ALERTS: Final = PREFIX + "retention:alerts"
+HEARTBEATS: Final = PREFIX + "timers:heartbeat"
 
 
 def alert(fingerprint: str) -> str:
@@ -45,6 +46,10 @@ def incident_timeline(incident_id: str) -> str:
 def index(field: str, value: str) -> str:
     """Incidents by field value (status, group, priority, category), scored by id number."""
     return f"{PREFIX}index:{field}:{value}"
+
+
+def heartbeat(name: str) -> str:
+    return f"{PREFIX}heartbeat:{name}"
 
 
 def consumer_alive(consumer: str) -> str:

@@ -117,6 +117,12 @@ class Metrics:
             "Firing alerts whose endsAt passed without refresh, queued for resolution.",
             registry=r,
         )
+        self.heartbeats = Counter(
+            "triaged_heartbeats_total",
+            "Heartbeat check-ins received and heartbeats found missed.",
+            ["event"],
+            registry=r,
+        )
         self.stream_length = Gauge(
             "triaged_stream_length_entries", "Entries in the ingest stream.", registry=r
         )

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
 from daemon.commit import Commit
+from daemon.heartbeats import raise_missed
 from daemon.metrics import Metrics
 from triage.incident import auto_resolve
 
@@ -72,6 +73,7 @@ class Scheduler:
 
     async def tick(self, now: float) -> None:
         await self.queue_expiries(now)
+        self.metrics.heartbeats.labels("missed").inc(await raise_missed(self.redis, now))
         await self.resolve_due(now)
         await self.refresh_gauges()
         if now - self._last_housekeeping >= 30:
