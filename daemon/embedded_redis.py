@@ -63,7 +63,8 @@ def _detach_but_die_with_parent() -> None:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, *, appendfsync: str = "everysec"):
+    def __init__(self, data_dir: Path, *, appendfsync: str = "everysec", binary: str | None = None):
+        self.binary = binary
         self.data_dir = data_dir.resolve()
         self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
@@ -78,7 +79,7 @@ class EmbeddedRedis:
         self._reap_leftover(timeout)
         sock = self.data_dir / "redis.sock"
         args = [
-            find_redis_server(),
+            self.binary or find_redis_server(),
             "--dir", str(self.data_dir),
             "--pidfile", str(self.pidfile),
             "--logfile", str(self.data_dir / "redis.log"),

@@ -7,6 +7,7 @@ integration tests exercise the store the daemon really runs on.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,10 @@ DATASETS = REPO.parent / "shared" / "datasets"
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    """The embedded server; TRIAGED_TEST_REDIS_SERVER names another binary (CI runs the
+    integration tests again on Debian's Redis 7, as a production deployment would)."""
+    binary = os.environ.get("TRIAGED_TEST_REDIS_SERVER")
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=binary)
     url = server.start()
     yield url
     server.stop()
