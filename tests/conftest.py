@@ -6,8 +6,8 @@ integration tests exercise the store the daemon really runs on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
 import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
