@@ -18,13 +18,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from daemon import heartbeats, incidents_api, ops, receive
-from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, SETTINGS, WORKERS
+from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, ROUTING, SETTINGS, WORKERS
 from daemon.config import seconds
 from daemon.embedded_redis import EmbeddedRedis
 from daemon.enqueue import StreamAppender
 from daemon.errors import Handler, json_errors
 from daemon.metrics import Metrics
 from daemon.pipeline import Worker, ensure_group
+from daemon.routing_stage import RoutingRef
 from daemon.scheduler import Scheduler
 from daemon.settings import Settings
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     app[METRICS] = Metrics()
     app[WORKERS] = []
     app[RATE_LIMITER] = settings.rate_limiter()
+    app[ROUTING] = RoutingRef(settings.routing)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_appender_ctx)
     if run_workers:
@@ -135,6 +137,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             app[REDIS],
             settings.fold,
             metrics,
+            app[ROUTING],
             batch_size=pipeline.batch_size,
             max_batch_alerts=pipeline.max_batch_alerts,
             claim_idle=seconds(pipeline.claim_idle),

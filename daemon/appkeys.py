@@ -9,6 +9,7 @@ from daemon.enqueue import StreamAppender
 from daemon.metrics import Metrics
 from daemon.pipeline import Worker
 from daemon.ratelimit import RateLimiter
+from daemon.routing_stage import RoutingRef
 from daemon.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,4 @@ REDIS = web.AppKey("redis", Redis)
 APPENDER = web.AppKey("appender", StreamAppender)
 WORKERS = web.AppKey("workers", list[Worker])
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+ROUTING = web.AppKey("routing", RoutingRef)

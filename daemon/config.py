@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from daemon.validation import FieldError, dotted, explain
+from routing import RoutingConfigError, RoutingTable, load_routing
 
 # Senders with settings under ``sources:``; kept in step with daemon.sources.ADAPTERS by a test.
 KNOWN_SOURCES = frozenset(
@@ -130,10 +131,6 @@ class LifecycleConfig(_Section):
     auto_resolve_grace: Duration = "0s"
 
 
-class TriageConfig(_Section):
-    default_group: str = "triage-queue"
-
-
 class RetentionConfig(_Section):
     closed_incidents: Duration = "90d"
     resolved_alerts: Duration = "7d"
@@ -153,7 +150,7 @@ class Config(_Section):
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
     lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
-    triage: TriageConfig = msgspec.field(default_factory=TriageConfig)
+    routing_file: str | None = None
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
@@ -272,6 +269,35 @@ def _line_map(node: yaml.Node) -> dict[tuple[str | int, ...], int]:
 
     walk(node, ())
     return lines
+
+
+def load_routing_file(path: Path) -> RoutingTable:
+    """Parse and compile a routing file; every problem is reported as ``file:line: field``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"{path}: cannot read: {exc.strerror}"]) from exc
+    name = str(path)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(name, [f"{name}{line}: invalid YAML: {exc}"]) from exc
+    try:
+        return load_routing(data)
+    except RoutingConfigError as exc:
+        lines = _line_map(node) if node is not None else {}
+        problems = [
+            _locate(name, lines, FieldError(field=dotted(p.path), message=p.message, path=p.path))
+            for p in exc.problems
+        ]
+        raise ConfigError(name, problems) from exc
+
+
+DEFAULT_ROUTING = {"route": {"group": "triage-queue"}, "groups": [{"name": "triage-queue"}]}
+"""Without a routing file every incident goes to the triage queue."""
 
 
 def resolve_secret(secret: Secret, *, field: str) -> str:

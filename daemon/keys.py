@@ -21,6 +21,7 @@ AUTO_RESOLVE: Final = PREFIX + "timers:autoresolve"
 RETAIN_INCIDENTS: Final = PREFIX + "retention:incidents"
 RETAIN_ALERTS: Final = PREFIX + "retention:alerts"
 HEARTBEATS: Final = PREFIX + "timers:heartbeat"
+ESCALATIONS: Final = PREFIX + "timers:escalation"
 
 
 def alert(fingerprint: str) -> str:

@@ -117,6 +117,18 @@ class Metrics:
             "Firing alerts whose endsAt passed without refresh, queued for resolution.",
             registry=r,
         )
+        self.route_hits = Counter(
+            "triaged_route_hits_total",
+            "Incidents routed, by the route that decided (route keys from the routing file).",
+            ["route"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "triaged_escalations_total",
+            "Escalation steps taken, by reason (timeout, unresolved, manual).",
+            ["reason"],
+            registry=r,
+        )
         self.heartbeats = Counter(
             "triaged_heartbeats_total",
             "Heartbeat check-ins received and heartbeats found missed.",

@@ -6,7 +6,8 @@ A batch goes through the stages in this order, each named after the module that 
 2. load      -- alert states, the key index and incidents (``daemon.store``)
 3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
                 ``triage.incident`` via ``triage.batch``)
-4. record    -- one checked commit with every write and the XACK (``daemon.commit``)
+4. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
+5. record    -- one checked commit with every write and the XACK (``daemon.commit``)
 
 Delivery is at-least-once through a consumer group; because apply and acknowledge commit
 together, a replayed entry is either already acknowledged or was never applied.
@@ -32,6 +33,7 @@ from daemon import keys, store
 from daemon.commit import Commit
 from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
 from daemon.metrics import Metrics
+from daemon.routing_stage import RoutingRef, escalation_timers, route_new
 from triage.alert import Alert, Event, Expiry
 from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
 from triage.batch import event_keys as batch_keys
@@ -85,6 +87,7 @@ class Worker:
         redis: Redis,
         settings: FoldSettings,
         metrics: Metrics,
+        routing: RoutingRef,
         *,
         batch_size: int,
         max_batch_alerts: int = 1000,
@@ -94,6 +97,7 @@ class Worker:
     ):
         self.redis = redis
         self.settings = settings
+        self.routing = routing
         self.metrics = metrics
         self.batch_size = batch_size
         self.max_batch_alerts = max_batch_alerts
@@ -182,9 +186,13 @@ class Worker:
                 break
             except IdsExhausted:
                 ids += await store.allocate_ids(self.redis, 1 + len(ids))
+        table = self.routing.table
+        route_new(outcome, table, time.time(), self.metrics)
+        timers = escalation_timers(list(outcome.incidents.values()), table)
         commit = Commit()
         loaded.expect_all(commit)
         store.write_outcome(commit, snapshot, outcome)
+        store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
         commit.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, entry_ids)
         t2 = time.perf_counter()
         applied = await commit.apply(self.redis)

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 
 from daemon.config import (
+    DEFAULT_ROUTING,
     KNOWN_SOURCES,
     Config,
     ConfigError,
@@ -21,12 +22,14 @@ from daemon.config import (
     SourceConfig,
     default_config_path,
     load_config,
+    load_routing_file,
     resolve_secret,
     seconds,
 )
 from daemon.credentials import Credentials, HmacKey
 from daemon.ratelimit import RateLimiter
 from daemon.sources import Limits
+from routing import RoutingTable, load_routing
 from triage.batch import FoldSettings
 
 
@@ -39,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True):
     redis_url: str | None
     api: Credentials
     source_credentials: Mapping[str, Credentials]
+    routing: RoutingTable
     insecure: bool = False
 
     @property
@@ -70,7 +74,7 @@ class Settings(msgspec.Struct, frozen=True):
             key_labels=tuple(tuple(position) for position in c.correlation.key_labels),
             reopen_window=seconds(c.correlation.reopen_window),
             auto_resolve_grace=seconds(c.lifecycle.auto_resolve_grace),
-            default_group=c.triage.default_group,
+            default_group=self.routing.tree.root.target.group,
         )
 
     def credentials_for(self, source: str) -> Credentials:
@@ -116,8 +120,16 @@ def build_settings(
         redis_url=redis_url or environ.get("TRIAGED_REDIS_URL") or config.store.redis_url,
         api=Credentials(tokens=frozenset(api_tokens)),
         source_credentials=source_credentials,
+        routing=routing_table(config, path),
         insecure=insecure,
     )
+
+
+def routing_table(config: Config, config_path: Path) -> RoutingTable:
+    """The routing file named by the config (relative to the config file), or the default."""
+    if config.routing_file is None:
+        return load_routing(DEFAULT_ROUTING)
+    return load_routing_file(config_path.parent / config.routing_file)
 
 
 def _credentials(name: str, source: SourceConfig) -> Credentials:

@@ -132,6 +132,13 @@ def write_outcome(commit: Commit, snapshot: Snapshot, outcome: Outcome) -> None:
         commit.zadd(keys.AUTO_RESOLVE, outcome.resolve_due)
 
 
+def write_timers(commit: Commit, timers: str, due: dict[str, float], cleared: list[str]) -> None:
+    if due:
+        commit.zadd(timers, due)
+    if cleared:
+        commit.zrem(timers, cleared)
+
+
 def write_incident(commit: Commit, old: Incident | None, new: Incident) -> None:
     """Write an incident and keep its list indexes and retention entry in step."""
     commit.set(keys.incident(new.id), encode(new))

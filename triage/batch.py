@@ -9,7 +9,7 @@ the same batch against the same snapshot yields the same outcome.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 
@@ -217,7 +217,8 @@ class _Folder:
             created_at=state.last_seen,
             updated_at=state.last_seen,
             started_at=state.starts_at,
-            labels=_key_labels(state.labels, key),
+            labels=dict(state.labels),
+            source=state.source,
             triage={
                 "correlation": {"key": key, "reason": "key"},
                 "priority": {
@@ -284,8 +285,3 @@ def _title(state: AlertState) -> str:
     name = state.labels.get("alertname", "alert")
     where = state.labels.get("service") or state.labels.get("instance") or state.labels.get("job")
     return f"{name} on {where}" if where else name
-
-
-def _key_labels(labels: Mapping[str, str], key: str) -> dict[str, str]:
-    names = {part.split("=", 1)[0] for part in key.split(",") if part}
-    return {name: labels[name] for name in names if name in labels}

@@ -1,15 +1,19 @@
-"""What every adapter shares: typed decoding with full error lists, times, limits."""
+"""What every adapter shares: typed decoding with full error lists, times, limits, and
+the conventions every vendor adapter follows (tags as labels, the severity labels, how a
+firing or resolved alert is timed)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
 
 from daemon.validation import FieldError, explain
-from triage.alert import SenderEvent
+from triage.alert import Alert, AlertStatus, SenderEvent
+from triage.severity import SEVERITY_LABEL, Severity, parse_severity
 
 T = TypeVar("T")
 
@@ -92,7 +96,18 @@ def check_limits(
     annotations: Mapping[str, str],
     limits: Limits,
 ) -> list[FieldError]:
-    """Bounds that keep one sender from filling Redis with a single alert.
+    """Bounds that keep one sender from filling Redis with a single alert."""
+    return check_sizes(f"{alerts_path}[{index}]", labels, annotations, limits)
+
+
+def check_sizes(
+    where: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    limits: Limits,
+) -> list[FieldError]:
+    """``check_limits`` for an alert named by ``where`` itself, for senders that post one
+    alert per request and have no list index to name.
 
     The common case (all within bounds) is decided by C-speed ``min``/``max`` passes;
     only an alert that breaks a bound is walked in Python to name each offender.
@@ -101,7 +116,6 @@ def check_limits(
         _within(mapping, limits) for mapping in (labels, annotations)
     ):
         return []
-    where = f"{alerts_path}[{index}]"
     errors: list[FieldError] = []
     if len(labels) > limits.max_labels:
         errors.append(
@@ -142,3 +156,200 @@ def check_count(count: int, limits: Limits) -> None:
             status=413,
             title="too many alerts",
         )
+
+
+# --- shared by the vendor adapters ---------------------------------------------------
+
+
+def decode_at(body: bytes | str, type_: type[T], where: str) -> T:
+    """``decode`` for a JSON document nested as a string inside another (an SNS
+    ``Message``): errors are named from the outer document, e.g. ``Message.AlarmName``."""
+    try:
+        return decode(body.encode() if isinstance(body, str) else body, type_)
+    except PayloadError as exc:
+        raise PayloadError(_prefixed(where, exc.errors), status=exc.status) from exc
+
+
+def convert_at(document: Any, type_: type[T], where: str) -> T:
+    """``convert`` for a part of a larger document, naming errors by their full path."""
+    try:
+        return convert(document, type_)
+    except PayloadError as exc:
+        raise PayloadError(_prefixed(where, exc.errors), status=exc.status) from exc
+
+
+def _prefixed(where: str, errors: list[FieldError]) -> list[FieldError]:
+    if not where:
+        return errors
+    out: list[FieldError] = []
+    for error in errors:
+        field = error.field
+        if field == "(body)":
+            field = where
+        elif field.startswith("["):
+            field = where + field
+        else:
+            field = f"{where}.{field}"
+        out.append(FieldError(field, error.message, error.path))
+    return out
+
+
+def present(value: str | None) -> str | None:
+    """The value, or None when it is absent or blank: template-driven senders (Datadog,
+    Zabbix) fill unknown variables with empty strings rather than leaving fields out."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+_LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last second a datetime holds
+_MILLISECONDS_ABOVE = 1e11  # as seconds that is the year 5138; as milliseconds, 1973
+
+
+def parse_timestamp(value: str | int | float) -> float | None:
+    """Seconds since the epoch from whichever spelling a sender uses.
+
+    Numbers and numeric strings are epoch seconds, or milliseconds when too large to be
+    seconds (Datadog's ``$DATE``). Text is ISO 8601 in any common form: ``Z``, ``+00:00``,
+    ``+0000`` (PagerDuty's and CloudWatch's own examples), more than six fractional digits,
+    or no zone at all, which is taken as UTC. Raises ValueError naming the problem; times
+    before 1971 are None (absent), as Go senders put zero times where they mean none.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not _looks_numeric(text):
+            try:
+                return epoch(datetime.fromisoformat(text))
+            except (ValueError, OverflowError) as exc:
+                raise ValueError(f"{value!r} is not an ISO 8601 time or epoch number") from exc
+    try:
+        number = float(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{value!r} is not an ISO 8601 time or epoch number") from exc
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{value!r} is not a time")
+    if number > _MILLISECONDS_ABOVE:
+        number /= 1000
+    if number > _LATEST_EPOCH:
+        raise ValueError(f"{value!r} is beyond the year 9999")
+    return number if number >= _ZERO_TIME_CUTOFF.timestamp() else None
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(text) and text.replace(".", "", 1).isdigit() and text.isascii()
+
+
+def read_time(
+    value: str | int | float | None, field: str, errors: list[FieldError]
+) -> float | None:
+    """``parse_timestamp`` that records a bad time as a field error instead of raising,
+    so one request's problems are all reported together. Blank is absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        errors.append(FieldError(field, str(exc)))
+        return None
+
+
+def stringify(value: Any) -> str:
+    """A vendor value as label or annotation text: strings as they are, anything else
+    (numbers, booleans, nested objects) as compact JSON with sorted keys, so the same
+    value always gives the same text."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return msgspec.json.encode(value, order="sorted").decode()
+
+
+def non_empty(pairs: Mapping[str, str | None]) -> dict[str, str]:
+    """Only the entries with a value: optional vendor fields become labels or
+    annotations only when the sender filled them."""
+    return {name: value for name, value in pairs.items() if value}
+
+
+def tag_labels(tags: Iterable[str]) -> dict[str, str]:
+    """Vendor tags as labels, so routing rules and the incident key can use them.
+
+    ``key:value`` and ``key=value`` tags (whichever separator comes first) become the
+    label ``key``; a key given several values gets them sorted and comma-joined, so tag
+    order never changes an alert's labels. Bare tags are kept together, sorted, in the
+    label ``tags``.
+    """
+    values: dict[str, set[str]] = {}
+    bare: set[str] = set()
+    for raw in tags:
+        tag = raw.strip()
+        if not tag:
+            continue
+        cut = min((i for i in (tag.find(":"), tag.find("=")) if i > 0), default=-1)
+        if cut < 0:
+            bare.add(tag)
+            continue
+        key, value = tag[:cut].strip(), tag[cut + 1 :].strip()
+        if key:
+            values.setdefault(key, set()).add(value)
+        else:
+            bare.add(tag)
+    labels = {key: ",".join(sorted(found)) for key, found in values.items()}
+    if bare:
+        labels["tags"] = ",".join(sorted(bare))
+    return labels
+
+
+def severity_labels(raw: str | None, severity: Severity | None = None) -> dict[str, str]:
+    """The canonical ``severity`` label (critical, error, warning, info) and the sender's
+    own value in ``vendor_severity``, so rules see one scale and people see the original.
+
+    ``severity`` overrides the name lookup for vendors whose scale is not names (Zabbix's
+    numeric severities).
+    """
+    level = severity if severity is not None else parse_severity(raw)
+    labels = {"severity": SEVERITY_LABEL[level]}
+    if raw:
+        labels["vendor_severity"] = raw
+    return labels
+
+
+def make_alert(
+    *,
+    fingerprint: str,
+    source: str,
+    firing: bool,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    received_at: float,
+    starts_at: float | None = None,
+    ends_at: float | None = None,
+    generator_url: str = "",
+) -> Alert:
+    """An alert timed the way dedup orders events: a firing alert starts when the sender
+    says it did (else on receipt); a resolved one ends when the sender says (else on
+    receipt), since dedup orders a resolve by its ``ends_at``."""
+    if firing:
+        return Alert(
+            fingerprint=fingerprint,
+            source=source,
+            status=AlertStatus.FIRING,
+            labels=labels,
+            annotations=annotations,
+            starts_at=starts_at if starts_at is not None else received_at,
+            ends_at=ends_at,
+            received_at=received_at,
+            generator_url=generator_url,
+        )
+    ended = ends_at if ends_at is not None else received_at
+    return Alert(
+        fingerprint=fingerprint,
+        source=source,
+        status=AlertStatus.RESOLVED,
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at if starts_at is not None else ended,
+        ends_at=ended,
+        received_at=received_at,
+        generator_url=generator_url,
+    )

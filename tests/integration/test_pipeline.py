@@ -11,10 +11,13 @@ import pytest
 from redis.asyncio import Redis
 
 from daemon import keys, store
+from daemon.config import DEFAULT_ROUTING
 from daemon.enqueue import encode_events
 from daemon.metrics import Metrics
 from daemon.pipeline import Worker, ensure_group
+from daemon.routing_stage import RoutingRef
 from daemon.scheduler import Scheduler
+from routing import load_routing
 from tests.waiting import eventually
 from triage.alert import Alert, AlertStatus
 from triage.batch import FoldSettings
@@ -51,6 +54,7 @@ def worker(redis: Redis, name: str, **options: float) -> Worker:
         redis,
         SETTINGS,
         Metrics(),
+        RoutingRef(load_routing(DEFAULT_ROUTING)),
         batch_size=int(options.get("batch_size", 50)),
         claim_idle=options.get("claim_idle", 30.0),
         max_deliveries=int(options.get("max_deliveries", 5)),
