@@ -148,6 +148,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(
         app[REDIS],
         metrics,
+        app[ROUTING],
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
     )

@@ -14,14 +14,25 @@ import msgspec
 from aiohttp import web
 
 from daemon import store
-from daemon.appkeys import METRICS, REDIS, SETTINGS
+from daemon.appkeys import METRICS, REDIS, ROUTING, SETTINGS
 from daemon.auth import require_api
+from daemon.commit import Commit
 from daemon.errors import error_response, json_response
-from daemon.keys import incident_alerts
+from daemon.keys import ESCALATIONS, incident_alerts
+from daemon.routing_stage import escalation_timers
 from daemon.sources.common import PayloadError, decode
 from daemon.validation import FieldError
+from routing import RoutingTable, manual_escalation, resolve_recipients
+from routing.assign import apply_step, escalation_state, reassign
 from triage.dedup import AlertState
-from triage.incident import Action, Incident, IncidentStatus, TimelineEntry, TransitionError
+from triage.incident import (
+    Action,
+    Incident,
+    IncidentStatus,
+    TimelineEntry,
+    TransitionError,
+    perform,
+)
 
 _FILTERS = ("status", "group", "priority", "category")
 _MAX_LIMIT = 500
@@ -30,6 +41,12 @@ _MAX_LIMIT = 500
 class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
     actor: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     message: Annotated[str, msgspec.Meta(max_length=65536)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    group: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+
+ROUTING_ACTIONS = ("escalate", "reassign")
+ACTIONS = (*(str(a) for a in Action), *ROUTING_ACTIONS)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -155,14 +172,12 @@ async def act(request: web.Request) -> web.Response:
     if (denied := _denied(request)) is not None:
         return denied
     incident_id = request.match_info["id"]
-    try:
-        action = Action(request.match_info["action"])
-    except ValueError:
-        supported = ", ".join(Action)
+    action = request.match_info["action"]
+    if action not in ACTIONS:
         return error_response(
             400,
             "unknown action",
-            [FieldError("action", f"{request.match_info['action']!r}; supported: {supported}")],
+            [FieldError("action", f"{action!r}; supported: {', '.join(ACTIONS)}")],
         )
     if request.content_type != "application/json":
         return error_response(
@@ -172,31 +187,86 @@ async def act(request: web.Request) -> web.Response:
         body = decode(await request.read(), ActionBody)
     except PayloadError as exc:
         return error_response(400, "invalid action body", exc.errors)
-    if action is Action.NOTE and not body.message.strip():
+    problem = _body_problem(action, body)
+    if problem is not None:
+        return error_response(400, "invalid action body", [problem])
+    table = request.app[ROUTING].table
+    if action == "reassign" and body.group not in table.groups:
+        known = ", ".join(sorted(table.groups))
         return error_response(
-            400, "invalid action body", [FieldError("message", "a note needs a message")]
+            400, "invalid action body", [FieldError("group", f"unknown group; known: {known}")]
         )
+    now = time.time()
+    metrics = request.app[METRICS]
+
+    def timers(commit: Commit, old: Incident, new: Incident) -> None:
+        due = escalation_timers([new], table)
+        store.write_timers(commit, ESCALATIONS, due.due, due.cleared)
+
     try:
-        incident = await store.act_on_incident(
-            request.app[REDIS],
-            incident_id,
-            action,
-            actor=body.actor,
-            message=body.message,
-            now=time.time(),
+        incident = await store.update_incident(
+            request.app[REDIS], incident_id, _decision(action, body, table, now), timers
         )
     except store.IncidentNotFound:
         return _not_found(incident_id)
     except TransitionError as exc:
         return error_response(409, "impossible transition", [FieldError("action", str(exc))])
-    metrics = request.app[METRICS]
-    metrics.incident_actions.labels(str(action)).inc()
-    if action is Action.RESOLVE:
+    metrics.incident_actions.labels(action).inc()
+    if action == "resolve":
         metrics.incidents_resolved.labels("manual").inc()
+    if action == "escalate":
+        metrics.escalations.labels("manual").inc()
     fingerprints = sorted(
         store.text(m) for m in await request.app[REDIS].smembers(incident_alerts(incident_id))
     )
     return json_response(incident_view(incident, fingerprints))
+
+
+def _body_problem(action: str, body: ActionBody) -> FieldError | None:
+    if action == "note" and not body.message.strip():
+        return FieldError("message", "a note needs a message")
+    if action == "reassign" and body.group is None:
+        return FieldError("group", "reassign needs the group to move the incident to")
+    return None
+
+
+def _decision(action: str, body: ActionBody, table: RoutingTable, now: float) -> store.Decision:
+    """The pure change each action makes, given the incident as currently stored."""
+    message = body.message or body.reason
+
+    def decide(incident: Incident) -> tuple[Incident, list[TimelineEntry]]:
+        if action == "reassign":
+            assert body.group is not None
+            new, entry = reassign(
+                incident, table, body.group, actor=body.actor, reason=message, now=now
+            )
+        elif action == "escalate":
+            new, entry = _escalate(incident, table, actor=body.actor, now=now)
+        else:
+            new, entry = perform(
+                incident, Action(action), actor=body.actor, message=message, now=now
+            )
+        return new, [entry]
+
+    return decide
+
+
+def _escalate(
+    incident: Incident, table: RoutingTable, *, actor: str, now: float
+) -> tuple[Incident, TimelineEntry]:
+    policy = table.policies.get(incident.escalation_policy or "")
+    if policy is None:
+        raise TransitionError(
+            f"incident {incident.id} has no escalation policy (group {incident.group})"
+        )
+    step = manual_escalation(policy, escalation_state(incident), now)
+    if step is None:
+        raise TransitionError(
+            f"cannot escalate incident {incident.id}: it is {incident.status}"
+            f" at level {incident.escalation_level} of {policy.total_steps}"
+        )
+    recipients = resolve_recipients(step.targets, table.groups, incident.group, now)
+    return apply_step(incident, step, recipients, now=now, actor=actor)
 
 
 def _not_found(incident_id: str) -> web.Response:

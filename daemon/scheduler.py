@@ -21,8 +21,10 @@ from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
 from daemon.commit import Commit
+from daemon.escalations import escalate_due
 from daemon.heartbeats import raise_missed
 from daemon.metrics import Metrics
+from daemon.routing_stage import RoutingRef
 from triage.incident import auto_resolve
 
 log = structlog.get_logger("triaged.scheduler")
@@ -47,6 +49,7 @@ class Scheduler:
         self,
         redis: Redis,
         metrics: Metrics,
+        routing: RoutingRef,
         *,
         retain_closed: float,
         retain_resolved_alerts: float,
@@ -54,6 +57,7 @@ class Scheduler:
     ):
         self.redis = redis
         self.metrics = metrics
+        self.routing = routing
         self.retain_closed = retain_closed
         self.retain_resolved_alerts = retain_resolved_alerts
         self.interval = interval
@@ -73,6 +77,7 @@ class Scheduler:
 
     async def tick(self, now: float) -> None:
         await self.queue_expiries(now)
+        await escalate_due(self.redis, self.routing, self.metrics, now)
         self.metrics.heartbeats.labels("missed").inc(await raise_missed(self.redis, now))
         await self.resolve_due(now)
         await self.refresh_gauges()

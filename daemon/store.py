@@ -10,7 +10,7 @@ for another consumer, never half-applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import msgspec
@@ -226,10 +226,15 @@ class IncidentNotFound(Exception):
     pass
 
 
-async def act_on_incident(
-    redis: Redis, incident_id: str, action: Action, *, actor: str, message: str, now: float
+Decision = Callable[[Incident], tuple[Incident, list[TimelineEntry]]]
+Extra = Callable[[Commit, Incident, Incident], None]
+
+
+async def update_incident(
+    redis: Redis, incident_id: str, decide: Decision, extra: Extra | None = None
 ) -> Incident:
-    """Apply an operator action with a checked commit; raises TransitionError (409) or
+    """Read, decide (a pure function of the incident), and commit if nothing changed in
+    between; else decide again. ``decide`` raises TransitionError (409) and this raises
     IncidentNotFound (404). Closing releases the incident key, so the next alert of the
     key opens a new incident instead of joining a closed record."""
     while True:
@@ -237,16 +242,31 @@ async def act_on_incident(
         if raw is None:
             raise IncidentNotFound(incident_id)
         old = decode_incident(raw)
-        new, entry = perform(old, action, actor=actor, message=message, now=now)
+        new, entries = decide(old)
         commit = Commit()
         commit.expect(keys.incident(incident_id), raw)
-        if action is Action.CLOSE:
+        if new.status is IncidentStatus.CLOSED and old.status is not IncidentStatus.CLOSED:
             key_slot = keys.incident_for_key(old.key)
             current = await redis.get(key_slot)
             commit.expect(key_slot, current)
             if current is not None and text(current) == incident_id:
                 commit.delete(key_slot)
         write_incident(commit, old, new)
-        commit.rpush(keys.incident_timeline(incident_id), [encode(entry)])
+        if entries:
+            commit.rpush(keys.incident_timeline(incident_id), [encode(e) for e in entries])
+        if extra is not None:
+            extra(commit, old, new)
         if await commit.apply(redis):
             return new
+
+
+async def act_on_incident(
+    redis: Redis, incident_id: str, action: Action, *, actor: str, message: str, now: float
+) -> Incident:
+    """A lifecycle action (acknowledge, resolve, close, reopen, note)."""
+
+    def decide(incident: Incident) -> tuple[Incident, list[TimelineEntry]]:
+        new, entry = perform(incident, action, actor=actor, message=message, now=now)
+        return new, [entry]
+
+    return await update_incident(redis, incident_id, decide)

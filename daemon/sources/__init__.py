@@ -13,12 +13,25 @@ from typing import Final
 
 import msgspec
 
-from daemon.sources import alertmanager, generic, prometheus
+from daemon.sources import (
+    alerta,
+    alertmanager,
+    cloudwatch,
+    datadog,
+    generic,
+    grafana,
+    opsgenie,
+    pagerduty,
+    prometheus,
+    zabbix,
+)
 from daemon.sources.common import Limits, PayloadError, Received
 
 Parser = Callable[[bytes, float, Limits], Received]
 
 JSON_TYPES: Final = frozenset({"application/json", "text/json"})
+SNS_TYPES: Final = frozenset({"text/plain", "application/json"})
+"""Amazon SNS posts its JSON as ``text/plain`` unless a delivery policy says otherwise."""
 
 
 class Adapter(msgspec.Struct, frozen=True):
@@ -28,9 +41,17 @@ class Adapter(msgspec.Struct, frozen=True):
 
 ADAPTERS: Final[dict[str, Adapter]] = {
     "alertmanager": Adapter(alertmanager.parse),
+    "grafana": Adapter(grafana.parse),
+    "pagerduty": Adapter(pagerduty.parse),
+    "opsgenie": Adapter(opsgenie.parse),
+    "datadog": Adapter(datadog.parse),
+    "cloudwatch": Adapter(cloudwatch.parse, content_types=SNS_TYPES),
+    "zabbix": Adapter(zabbix.parse),
+    "alerta": Adapter(alerta.parse),
     "generic": Adapter(generic.parse),
 }
-"""Adapters reachable at ``POST /api/v1/alerts/{source}``."""
+"""Adapters reachable at ``POST /api/v1/alerts/{source}``. PagerDuty's is also meant for
+``POST /v2/enqueue`` and Alerta's for ``POST /api/alert``, their vendors' own paths."""
 
 PROMETHEUS: Final = Adapter(prometheus.parse)
 """Prometheus posting directly, at ``POST /api/v2/alerts``."""
@@ -39,6 +60,7 @@ __all__ = [
     "ADAPTERS",
     "JSON_TYPES",
     "PROMETHEUS",
+    "SNS_TYPES",
     "Adapter",
     "Limits",
     "Parser",

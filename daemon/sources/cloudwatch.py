@@ -149,4 +149,3 @@ def parse(body: bytes, received_at: float, limits: Limits) -> Received:
         ends_at=None if firing else changed_at,
     )
     return Received(events=[alert], origin=topic)
-

@@ -55,10 +55,22 @@ def decode(body: bytes, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
-        document = msgspec.json.decode(body)
+        try:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            # Valid JSON that no Python value holds (a number like 1e999): the typed
+            # decoder's own message names the place.
+            raise PayloadError([FieldError(_field_of(exc), str(exc))]) from exc
         raise PayloadError(explain(type_, document, str(exc))) from exc
     except msgspec.DecodeError as exc:
         raise PayloadError([FieldError(field="(body)", message=f"malformed JSON: {exc}")]) from exc
+
+
+def _field_of(exc: msgspec.ValidationError) -> str:
+    """``alerts[0].value`` from msgspec's ``... - at `$.alerts[0].value` ``."""
+    marker = "- at `$"
+    text = str(exc)
+    return text.split(marker, 1)[1].rstrip("`").lstrip(".") or "(body)" if marker in text else "(body)"
 
 
 def decode_any(body: bytes) -> Any:
@@ -190,7 +202,7 @@ def _prefixed(where: str, errors: list[FieldError]) -> list[FieldError]:
             field = where + field
         else:
             field = f"{where}.{field}"
-        out.append(FieldError(field, error.message, error.path))
+        out.append(FieldError(field, error.message, (where, *error.path)))
     return out
 
 
@@ -275,26 +287,31 @@ def tag_labels(tags: Iterable[str]) -> dict[str, str]:
     """Vendor tags as labels, so routing rules and the incident key can use them.
 
     ``key:value`` and ``key=value`` tags (whichever separator comes first) become the
-    label ``key``; a key given several values gets them sorted and comma-joined, so tag
-    order never changes an alert's labels. Bare tags are kept together, sorted, in the
-    label ``tags``.
+    label ``key``; see ``pair_labels`` for repeated keys and bare tags.
     """
-    values: dict[str, set[str]] = {}
-    bare: set[str] = set()
+    pairs: list[tuple[str, str]] = []
     for raw in tags:
         tag = raw.strip()
-        if not tag:
-            continue
         cut = min((i for i in (tag.find(":"), tag.find("=")) if i > 0), default=-1)
-        if cut < 0:
-            bare.add(tag)
+        pairs.append((tag[:cut], tag[cut + 1 :]) if cut > 0 else (tag, ""))
+    return pair_labels(pairs)
+
+
+def pair_labels(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``(name, value)`` tags as labels. A name given several values gets them sorted and
+    comma-joined, so tag order never changes an alert's labels; tags without a value are
+    kept together, sorted, in the label ``tags``."""
+    values: dict[str, set[str]] = {}
+    bare: set[str] = set()
+    for raw_name, raw_value in pairs:
+        name, value = raw_name.strip(), raw_value.strip()
+        if not name:
             continue
-        key, value = tag[:cut].strip(), tag[cut + 1 :].strip()
-        if key:
-            values.setdefault(key, set()).add(value)
+        if value:
+            values.setdefault(name, set()).add(value)
         else:
-            bare.add(tag)
-    labels = {key: ",".join(sorted(found)) for key, found in values.items()}
+            bare.add(name)
+    labels = {name: ",".join(sorted(found)) for name, found in values.items()}
     if bare:
         labels["tags"] = ",".join(sorted(bare))
     return labels

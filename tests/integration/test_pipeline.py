@@ -201,7 +201,13 @@ async def test_auto_resolve_grace_waits_for_the_scheduler(aredis: Redis) -> None
     assert incident.status is IncidentStatus.TRIGGERED, "the grace period has not passed"
     due = await aredis.zscore(keys.AUTO_RESOLVE, incident.id)
     assert due == pytest.approx(t0 + 61)
-    scheduler = Scheduler(aredis, Metrics(), retain_closed=86400.0, retain_resolved_alerts=86400.0)
+    scheduler = Scheduler(
+        aredis,
+        Metrics(),
+        RoutingRef(load_routing(DEFAULT_ROUTING)),
+        retain_closed=86400.0,
+        retain_resolved_alerts=86400.0,
+    )
     await scheduler.tick(t0 + 30)
     assert (await store.load_incident(aredis, incident.id)).status is IncidentStatus.TRIGGERED  # type: ignore[union-attr]
     await scheduler.tick(t0 + 62)
@@ -222,7 +228,13 @@ async def test_retention_deletes_old_closed_incidents_and_resolved_alerts(aredis
     await store.act_on_incident(
         aredis, incident.id, Action.CLOSE, actor="bob", message="", now=t0 + 2
     )
-    scheduler = Scheduler(aredis, Metrics(), retain_closed=100.0, retain_resolved_alerts=100.0)
+    scheduler = Scheduler(
+        aredis,
+        Metrics(),
+        RoutingRef(load_routing(DEFAULT_ROUTING)),
+        retain_closed=100.0,
+        retain_resolved_alerts=100.0,
+    )
     await scheduler.apply_retention(t0 + 50)
     assert await store.load_incident(aredis, incident.id) is not None, "not old enough yet"
     await scheduler.apply_retention(t0 + 500)

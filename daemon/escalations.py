@@ -1,0 +1,81 @@
+"""Escalation timers: page the next level of an incident nobody acknowledged in time.
+
+The pipeline and the incident actions keep one timer per incident at the time its
+policy's next step is due. Each tick takes the due ones and, in a checked commit on the
+incident, records the step and re-arms the timer, so with several daemons each step
+happens once. A maintenance window over the incident's labels defers the step to the
+window's end.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import structlog
+from redis.asyncio import Redis
+
+from daemon import keys, store
+from daemon.commit import Commit
+from daemon.metrics import Metrics
+from daemon.routing_stage import RoutingRef, escalation_timers
+from routing import active_maintenance, next_escalation, resolve_recipients
+from routing.assign import apply_step, escalation_state
+
+log = structlog.get_logger("triaged.escalations")
+
+
+async def escalate_due(redis: Redis, routing: RoutingRef, metrics: Metrics, now: float) -> int:
+    """Take every due escalation step; returns how many were taken."""
+    members = await redis.zrangebyscore(keys.ESCALATIONS, "-inf", now, start=0, num=500)
+    taken = 0
+    for member in members:
+        incident_id = store.text(cast("bytes", member))
+        for _attempt in range(10):
+            outcome = await _escalate_one(redis, routing, incident_id, now)
+            if outcome is not None:
+                if outcome:
+                    taken += 1
+                    metrics.escalations.labels("timeout").inc()
+                break
+    return taken
+
+
+async def _escalate_one(
+    redis: Redis, routing: RoutingRef, incident_id: str, now: float
+) -> bool | None:
+    """True: escalated; False: nothing due (timer re-armed or cleared); None: conflict."""
+    table = routing.table
+    raw = await redis.get(keys.incident(incident_id))
+    commit = Commit()
+    commit.expect(keys.incident(incident_id), raw)
+    if raw is None:
+        commit.zrem(keys.ESCALATIONS, [incident_id])
+        return False if await commit.apply(redis) else None
+    incident = store.decode_incident(raw)
+    policy = table.policies.get(incident.escalation_policy or "")
+    window = active_maintenance(table.silences, incident.labels, now)
+    paused_until = window.ends_at if window is not None else None
+    step = None
+    if policy is not None:
+        step = next_escalation(policy, escalation_state(incident), now, paused_until=paused_until)
+    updated = incident
+    if step is not None:
+        recipients = resolve_recipients(step.targets, table.groups, incident.group, now)
+        updated, entry = apply_step(incident, step, recipients, now=now, actor="triaged")
+        store.write_incident(commit, incident, updated)
+        commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
+    timers = escalation_timers([updated], table)
+    if step is None and paused_until is not None and incident_id in timers.due:
+        timers.due[incident_id] = max(timers.due[incident_id], paused_until)
+    store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
+    if not await commit.apply(redis):
+        return None
+    if step is not None:
+        log.info(
+            "incident_escalated",
+            incident_id=incident_id,
+            level=step.level,
+            policy=step.policy,
+            reason=str(step.reason),
+        )
+    return step is not None
