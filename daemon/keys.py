@@ -22,6 +22,9 @@ RETAIN_INCIDENTS: Final = PREFIX + "retention:incidents"
 RETAIN_ALERTS: Final = PREFIX + "retention:alerts"
 HEARTBEATS: Final = PREFIX + "timers:heartbeat"
 ESCALATIONS: Final = PREFIX + "timers:escalation"
+SILENCES: Final = PREFIX + "silences"
+INHIBITING: Final = PREFIX + "inhibiting"
+SUPPRESSED_INCIDENTS: Final = PREFIX + "suppressed-incidents"
 
 
 def alert(fingerprint: str) -> str:
@@ -63,3 +66,21 @@ def incident_number(incident_id: str) -> int:
 
 def incident_id(number: int) -> str:
     return f"INC-{number}"
+
+
+# Delivery (daemon/delivery): the notification outbox, its retry timers and dead letters,
+# and the per-notification and per-channel state that makes delivery once-only and polite.
+OUTBOX_STREAM: Final = PREFIX + "stream:outbox"
+OUTBOX_DEAD: Final = PREFIX + "stream:outbox:dead"
+DELIVERY_GROUP: Final = "delivery"
+DELIVERY_RETRIES: Final = PREFIX + "timers:delivery"
+
+
+def delivery(idempotency_key: str) -> str:
+    """A notification's marker: ``sending:<consumer>`` while in flight, then ``delivered``."""
+    return f"{PREFIX}delivery:{idempotency_key}"
+
+
+def channel_rate(channel: str) -> str:
+    """A channel's rate-limit state: the GCRA theoretical arrival time, epoch seconds."""
+    return f"{PREFIX}ratelimit:channel:{channel}"

@@ -6,8 +6,9 @@ A batch goes through the stages in this order, each named after the module that 
 2. load      -- alert states, the key index and incidents (``daemon.store``)
 3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
                 ``triage.incident`` via ``triage.batch``)
-4. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
-5. record    -- one checked commit with every write and the XACK (``daemon.commit``)
+4. suppress  -- mark alerts muted by silences, maintenance, inhibition (``daemon.suppress_stage``)
+5. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
+6. record    -- one checked commit with every write and the XACK (``daemon.commit``)
 
 Delivery is at-least-once through a consumer group; because apply and acknowledge commit
 together, a replayed entry is either already acknowledged or was never applied.
@@ -34,6 +35,7 @@ from daemon.commit import Commit
 from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
 from daemon.metrics import Metrics
 from daemon.routing_stage import RoutingRef, escalation_timers, route_new
+from daemon.suppress_stage import SilenceCache, inhibiting_states, suppress
 from triage.alert import Alert, Event, Expiry
 from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
 from triage.batch import event_keys as batch_keys
@@ -98,6 +100,7 @@ class Worker:
         self.redis = redis
         self.settings = settings
         self.routing = routing
+        self.silences = SilenceCache(redis)
         self.metrics = metrics
         self.batch_size = batch_size
         self.max_batch_alerts = max_batch_alerts
@@ -187,12 +190,23 @@ class Worker:
             except IdsExhausted:
                 ids += await store.allocate_ids(self.redis, 1 + len(ids))
         table = self.routing.table
-        route_new(outcome, table, time.time(), self.metrics)
+        now = time.time()
+        silences = await self.silences.current(table)
+        sources = await inhibiting_states(self.redis) if table.inhibit_rules else []
+        inhibiting, not_inhibiting = suppress(outcome, table, silences, sources, now)
+        route_new(outcome, table, now, self.metrics)
         timers = escalation_timers(list(outcome.incidents.values()), table)
         commit = Commit()
         loaded.expect_all(commit)
         store.write_outcome(commit, snapshot, outcome)
         store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
+        if inhibiting:
+            commit.sadd(keys.INHIBITING, inhibiting)
+        if not_inhibiting and table.inhibit_rules:
+            commit.command("SREM", keys.INHIBITING, *not_inhibiting)
+        muted = [i for i in outcome.created if outcome.incidents[i].suppressed_by]
+        if muted:
+            commit.sadd(keys.SUPPRESSED_INCIDENTS, muted)
         commit.xack(keys.INGEST_STREAM, keys.PIPELINE_GROUP, entry_ids)
         t2 = time.perf_counter()
         applied = await commit.apply(self.redis)

@@ -2,7 +2,8 @@
 
 New incidents are routed with the current routing table; every incident a batch touches
 gets its escalation timer set to when the policy's next step is due (or cleared when no
-step remains), so the scheduler only ever looks at incidents that have something due.
+step remains, or while a silence mutes it), so the scheduler only ever looks at incidents
+that have something due.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ def escalation_timers(incidents: list[Incident], table: RoutingTable) -> Timers:
     timers = Timers()
     for incident in incidents:
         policy = table.policies.get(incident.escalation_policy or "")
-        step = None if policy is None else plan_escalation(policy, escalation_state(incident)).step
+        muted = bool(incident.suppressed_by)
+        step = (
+            None
+            if policy is None or muted
+            else plan_escalation(policy, escalation_state(incident)).step
+        )
         if step is None:
             timers.cleared.append(incident.id)
         else:

@@ -43,6 +43,7 @@ class AlertState(msgspec.Struct, frozen=True):
     count: int
     generator_url: str = ""
     incident_id: str | None = None
+    suppressed_by: list[str] = []
 
     @property
     def firing(self) -> bool:

@@ -53,6 +53,7 @@ class Incident(msgspec.Struct, frozen=True):
     escalation_policy: str | None = None
     channels: list[str] = []
     source: str = ""
+    suppressed_by: list[str] = []
     alert_count: int = 0
     firing_count: int = 0
     reopen_count: int = 0
