@@ -313,9 +313,14 @@ def resolve_secret(secret: Secret, *, field: str) -> str:
         return value
     assert secret.file is not None
     try:
-        return Path(secret.file).read_text(encoding="utf-8").splitlines()[0].strip()
+        value = Path(secret.file).read_text(encoding="utf-8").splitlines()[0].strip()
     except (OSError, IndexError) as exc:
         raise ConfigError(secret.file, [f"{field}: cannot read secret file {secret.file}"]) from exc
+    if not value:
+        raise ConfigError(
+            secret.file, [f"{field}: secret file {secret.file} starts with a blank line"]
+        )
+    return value
 
 
 def as_plain(config: Config) -> dict[str, Any]:

@@ -8,6 +8,7 @@ a time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -54,10 +55,31 @@ def explain(type_: Any, document: Any, fallback: str) -> list[FieldError]:
     """
     errors = sorted(_validator(type_).iter_errors(document), key=lambda e: list(e.absolute_path))
     found = [field_error for error in errors for field_error in _field_errors(error)]
-    return found or [FieldError(field=_field_from_msgspec(fallback), message=fallback)]
+    if found:
+        return found
+    path = _path_from_msgspec(fallback)
+    return [FieldError(field=dotted(path), message=fallback, path=path)]
+
+
+_MAX_MESSAGE = 300
 
 
 def _field_errors(error: jsonschema.ValidationError) -> list[FieldError]:
+    """One error per offending field, with the message cut short: an error answer must not
+    echo a 64 KiB value back. For an optional field (``X | None``) the problem inside the
+    non-null alternative is reported, not "not valid under any of the given schemas"."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        inner = [e for e in error.context if e.validator != "type" or e.validator_value != "null"]
+        if inner:
+            return _field_errors(jsonschema.exceptions.best_match(inner))
+    return [FieldError(e.field, _short(e.message), e.path) for e in _plain_field_errors(error)]
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def _plain_field_errors(error: jsonschema.ValidationError) -> list[FieldError]:
     path = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -76,8 +98,17 @@ def _field_errors(error: jsonschema.ValidationError) -> list[FieldError]:
     return [FieldError(field=dotted(path), message=error.message, path=path)]
 
 
-def _field_from_msgspec(message: str) -> str:
+def _path_from_msgspec(message: str) -> tuple[str | int, ...]:
+    """``Expected `int`, got `float` - at `$.server.port``` -> ("server", "port")."""
     marker = "- at `$"
     if marker not in message:
-        return "(body)"
-    return message.split(marker, 1)[1].rstrip("`").lstrip(".") or "(body)"
+        return ()
+    text = message.split(marker, 1)[1].rstrip("`")
+    path: list[str | int] = []
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", text.split("[...]", 1)[0]):
+        path.append(int(index) if index else name)
+    return tuple(path)
+
+
+def _field_from_msgspec(message: str) -> str:
+    return dotted(_path_from_msgspec(message))

@@ -36,12 +36,17 @@ def incident_key(
         for name in alternatives:
             value = labels.get(name)
             if value:
-                parts.append(f"{name}={value}")
+                parts.append(f"{_escape(name)}={_escape(value)}")
                 break
     if not parts and labels:
         name = min(labels)
-        parts.append(f"{name}={labels[name]}")
+        parts.append(f"{_escape(name)}={_escape(labels[name])}")
     return ",".join(parts) or f"fingerprint={fingerprint}"
+
+
+def _escape(text: str) -> str:
+    """Percent-escape the key's own separators so no label value can forge another key."""
+    return text.replace("%", "%25").replace(",", "%2C").replace("=", "%3D")
 
 
 def decide(current: Incident | None, *, fired_at: float, reopen_window: float) -> Decision:

@@ -2,8 +2,14 @@
 
 The rule is order-tolerant: each event asserts a status at a sender's time (``starts_at``
 for firing, ``ends_at`` for resolved), and an event older than the stored status time
-changes nothing but the receipt count. Replays and out-of-order deliveries therefore
-converge on the same state whatever order they arrive in.
+changes nothing but the receipt count; at equal times a resolve wins. Replays and
+out-of-order deliveries therefore converge on the same state whatever order they arrive
+in. One exception is deliberate: an alert resolved only because its ``endsAt`` passed
+comes back when its sender refreshes it with a later ``endsAt``, as in Alertmanager.
+
+A resolve that arrives before its firing leaves the alert resolved and opens no incident
+(the firing is stale): a sender that reports "OK" for something never seen failing must
+not create incidents, so a resolved-first alert is recorded but not escalated.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class AlertState(msgspec.Struct, frozen=True):
     generator_url: str = ""
     incident_id: str | None = None
     suppressed_by: list[str] = []
+    expired: bool = False  # resolved because ends_at passed, not because the sender said so
 
     @property
     def firing(self) -> bool:
@@ -60,11 +67,31 @@ def apply_alert(prev: AlertState | None, alert: Alert) -> tuple[AlertState, Chan
         "first_seen": min(prev.first_seen, alert.received_at),
         "count": prev.count + 1,
     }
-    if event_at < prev.status_at:
+    if _revives(prev, alert):
+        revived = msgspec.structs.replace(
+            prev,
+            status=AlertStatus.FIRING,
+            expired=False,
+            annotations=alert.annotations or prev.annotations,
+            ends_at=alert.ends_at,
+            **seen,
+        )
+        return revived, Change.REFIRED
+    if event_at < prev.status_at or (
+        # A firing and a resolve at the same instant: the resolve wins, in any order.
+        event_at == prev.status_at and alert.status is AlertStatus.FIRING and not prev.firing
+    ):
         return msgspec.structs.replace(prev, **seen), Change.STALE
     if alert.status is prev.status:
         if alert.status is AlertStatus.RESOLVED:
-            return msgspec.structs.replace(prev, **seen), Change.DUPLICATE
+            later = msgspec.structs.replace(
+                prev,
+                status_at=event_at,
+                ends_at=_later_end(prev.ends_at, alert.ends_at),
+                expired=False,
+                **seen,
+            )
+            return later, Change.DUPLICATE
         refreshed = msgspec.structs.replace(
             prev,
             annotations=alert.annotations,
@@ -96,9 +123,23 @@ def apply_expiry(prev: AlertState | None, expiry: Expiry) -> tuple[AlertState | 
     if prev is None or not prev.firing or prev.ends_at is None or prev.ends_at > expiry.ends_at:
         return prev, Change.STALE
     resolved = msgspec.structs.replace(
-        prev, status=AlertStatus.RESOLVED, status_at=max(prev.status_at, prev.ends_at)
+        prev,
+        status=AlertStatus.RESOLVED,
+        status_at=max(prev.status_at, prev.ends_at),
+        expired=True,
     )
     return resolved, Change.EXPIRED
+
+
+def _revives(prev: AlertState, alert: Alert) -> bool:
+    """A refresh of an alert that only timed out: the sender says it fires past the end
+    we presumed (it was away longer than its ``endsAt`` lead), so it is firing again."""
+    return (
+        prev.expired
+        and alert.status is AlertStatus.FIRING
+        and alert.ends_at is not None
+        and alert.ends_at > prev.status_at
+    )
 
 
 def _from_alert(alert: Alert, event_at: float) -> AlertState:
