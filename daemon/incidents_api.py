@@ -77,6 +77,10 @@ def incident_view(incident: Incident, fingerprints: list[str]) -> dict[str, Any]
         "closed_at": iso(incident.closed_at),
         "escalation_level": incident.escalation_level,
         "reopen_count": incident.reopen_count,
+        "escalation_policy": incident.escalation_policy,
+        "channels": incident.channels,
+        "source": incident.source,
+        "suppressed_by": incident.suppressed_by,
         "triage": incident.triage,
     }
 
@@ -94,6 +98,7 @@ def alert_view(state: AlertState) -> dict[str, Any]:
         "last_seen": iso(state.last_seen),
         "count": state.count,
         "generator_url": state.generator_url,
+        "suppressed_by": state.suppressed_by,
     }
 
 

@@ -129,6 +129,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.reloads = Counter(
+            "triaged_config_reloads_total",
+            "Routing reloads (API or SIGHUP), by outcome (success, failed).",
+            ["outcome"],
+            registry=r,
+        )
         self.heartbeats = Counter(
             "triaged_heartbeats_total",
             "Heartbeat check-ins received and heartbeats found missed.",
@@ -154,4 +160,47 @@ class Metrics:
         )
         self.workers_alive = Gauge(
             "triaged_pipeline_workers_alive", "Pipeline worker tasks running.", registry=r
+        )
+        self.delivery_attempts = Counter(
+            "triaged_delivery_attempts_total",
+            "Notification send attempts, by channel and outcome (delivered, retry, dead).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.delivery_seconds = Histogram(
+            "triaged_delivery_attempt_duration_seconds",
+            "Time one send attempt took, by channel.",
+            ["channel"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.delivery_dead_letters = Counter(
+            "triaged_delivery_dead_letters_total",
+            "Notifications moved to the delivery dead-letter stream, by cause"
+            " (permanent, exhausted, unknown_channel, undecodable, crashed).",
+            ["cause"],
+            registry=r,
+        )
+        self.delivery_duplicates = Counter(
+            "triaged_delivery_duplicates_total",
+            "Notifications not sent because their idempotency key was already delivered.",
+            registry=r,
+        )
+        self.delivery_deferred = Counter(
+            "triaged_delivery_deferred_total",
+            "Notifications put back without an attempt, by channel and reason"
+            " (rate_limited, in_flight).",
+            ["channel", "reason"],
+            registry=r,
+        )
+        self.delivery_redriven = Counter(
+            "triaged_delivery_redriven_total",
+            "Dead-lettered notifications re-queued by an operator.",
+            registry=r,
+        )
+        self.delivery_queue = Gauge(
+            "triaged_delivery_queue_entries",
+            "Notifications waiting, by queue: outbox (to send), retry (backing off), dead.",
+            ["queue"],
+            registry=r,
         )

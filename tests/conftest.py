@@ -15,9 +15,13 @@ import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from daemon import logs
 from daemon.app import connect, create_app
 from daemon.embedded_redis import EmbeddedRedis
 from daemon.settings import Settings, build_settings
+
+# Logs go to stderr, as in the daemon, so tests can read what commands print to stdout.
+logs.configure("console", "info")
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"

@@ -1,0 +1,199 @@
+"""Operator tooling against the real app: hot reload, route dry runs, silences."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from daemon import keys
+from daemon.app import create_app
+from daemon.cli import main
+from tests.conftest import SettingsFactory
+from tests.payloads import am_alert, am_webhook
+from tests.waiting import eventually
+
+Client = TestClient[web.Request, web.Application]
+
+RULES = """
+groups:
+  - name: triage-queue
+  - name: database
+    escalation_policy: page
+  - name: sre
+escalation_policies:
+  - name: page
+    levels: [{{timeout: 5m, targets: ["person:alice"]}}]
+route:
+  group: triage-queue
+  routes:
+    - name: db
+      matchers: ['service="postgres"']
+      group: {db_group}
+"""
+
+
+@pytest.fixture
+async def ops(make_settings: SettingsFactory, tmp_path: Path) -> Any:
+    (tmp_path / "routing.yaml").write_text(RULES.format(db_group="database"))
+    async with TestClient(
+        TestServer(create_app(make_settings("routing_file: routing.yaml\n")))
+    ) as client:
+        yield client, tmp_path
+
+
+async def open_incident(client: Client, labels: dict[str, str]) -> dict[str, Any]:
+    body = am_webhook([am_alert(labels)])
+    assert (await client.post("/api/v1/alerts/alertmanager", json=body)).status == 202
+
+    async def found() -> dict[str, Any] | None:
+        listing = await (await client.get("/api/v1/incidents")).json()
+        match = [i for i in listing["incidents"] if labels["alertname"] in i["title"]]
+        return match[0] if match else None
+
+    return await eventually(found)
+
+
+async def test_reload_swaps_valid_rules_and_keeps_serving_on_invalid(ops: Any) -> None:
+    client, folder = ops
+    first = await open_incident(client, {"alertname": "A1", "service": "postgres"})
+    assert first["group"] == "database"
+    (folder / "routing.yaml").write_text(RULES.format(db_group="sre"))
+    response = await client.post("/api/v1/routing/reload")
+    assert response.status == 200
+    assert "root/db" in (await response.json())["routes"]
+    second = await open_incident(client, {"alertname": "A2", "service": "postgres", "env": "b"})
+    assert second["group"] == "sre"
+    (folder / "routing.yaml").write_text(RULES.format(db_group="nobody"))
+    response = await client.post("/api/v1/routing/reload")
+    assert response.status == 400
+    [error] = (await response.json())["errors"]
+    assert error["message"].startswith(f"{folder / 'routing.yaml'}:15: route.routes[0].group:")
+    third = await open_incident(client, {"alertname": "A3", "service": "postgres", "env": "c"})
+    assert third["group"] == "sre", "the rules in service are unchanged"
+    metrics = await (await client.get("/metrics")).text()
+    assert 'triaged_config_reloads_total{outcome="failed"} 1.0' in metrics
+
+
+async def test_route_diff_reports_incidents_a_new_file_would_move(
+    ops: Any, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, folder = ops
+    await open_incident(client, {"alertname": "D1", "service": "postgres"})
+    await open_incident(client, {"alertname": "D2", "service": "frontend"})
+    (folder / "candidate.yaml").write_text(RULES.format(db_group="sre"))
+    (folder / "cli.yaml").write_text("routing_file: routing.yaml\n")
+    argv = [
+        "route",
+        "diff",
+        "--rules",
+        str(folder / "candidate.yaml"),
+        "--config",
+        str(folder / "cli.yaml"),
+    ]
+    code = await asyncio.to_thread(main, [*argv, "--redis-url", redis_url, "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["compared"] == 2
+    [change] = report["changed"]
+    assert change["group"] == ["database", "sre"]
+    assert change["escalation_policy"] == ["page", None]
+
+
+def test_route_test_prints_the_decision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "routing.yaml").write_text(RULES.format(db_group="database"))
+    (tmp_path / "alert.json").write_text(json.dumps({"labels": {"service": "postgres"}}))
+    assert (
+        main(
+            [
+                "route",
+                "test",
+                "--rules",
+                str(tmp_path / "routing.yaml"),
+                str(tmp_path / "alert.json"),
+            ]
+        )
+        == 0
+    )
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["targets"][0]["group"] == "database"
+    assert decision["trace"]["matched"] == ["root", "root/db"]
+
+
+async def test_silence_mutes_new_incidents_and_expiry_is_audited(ops: Any, aredis: Redis) -> None:
+    client, _ = ops
+    response = await client.post(
+        "/api/v1/silences",
+        json={
+            "matchers": ['service="postgres"'],
+            "duration": "1h",
+            "created_by": "bob",
+            "comment": "upgrade",
+        },
+    )
+    assert response.status == 201
+    silence = await response.json()
+    assert silence["state"] == "active"
+    incident = await open_incident(client, {"alertname": "Muted", "service": "postgres"})
+    detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert detail["alerts"][0]["suppressed_by"] == [f"silence:{silence['id']}"]
+    assert await aredis.zscore(keys.ESCALATIONS, incident["id"]) is None, "muted: not escalated"
+    listing = await (await client.get("/api/v1/silences", params={"state": "active"})).json()
+    assert [s["id"] for s in listing["silences"]] == [silence["id"]]
+    response = await client.post(
+        f"/api/v1/silences/{silence['id']}/expire", json={"actor": "carol"}
+    )
+    assert (response.status, (await response.json())["expired_by"]) == (200, "carol")
+    again = await client.post(f"/api/v1/silences/{silence['id']}/expire", json={"actor": "carol"})
+    assert again.status == 409
+    listing = await (await client.get("/api/v1/silences", params={"state": "expired"})).json()
+    assert listing["silences"][0]["created_by"] == "bob"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"duration": "1h", "created_by": "b", "comment": "c"}, "matchers"),
+        ({"matchers": [], "duration": "1h", "created_by": "b", "comment": "c"}, "matchers"),
+        (
+            {"matchers": ['x=~".*"'], "duration": "1h", "created_by": "b", "comment": "c"},
+            "matchers",
+        ),
+        (
+            {"matchers": ["not a matcher"], "duration": "1h", "created_by": "b", "comment": "c"},
+            "matchers",
+        ),
+        ({"matchers": ['a="b"'], "created_by": "b", "comment": "c"}, "ends_at"),
+        (
+            {"matchers": ['a="b"'], "duration": "soon", "created_by": "b", "comment": "c"},
+            "duration",
+        ),
+        ({"matchers": ['a="b"'], "duration": "1h", "comment": "c"}, "created_by"),
+        ({"matchers": ['a="b"'], "duration": "1h", "created_by": "b", "comment": "c", "x": 1}, "x"),
+        (
+            {
+                "matchers": ['a="b"'],
+                "starts_at": "2030-01-02T00:00:00Z",
+                "ends_at": "2030-01-01T00:00:00Z",
+                "created_by": "b",
+                "comment": "c",
+            },
+            "ends_at",
+        ),
+    ],
+)
+async def test_bad_silences_are_refused(
+    ops: Any, aredis: Redis, body: dict[str, Any], field: str
+) -> None:
+    client, _ = ops
+    response = await client.post("/api/v1/silences", json=body)
+    assert response.status == 400
+    fields = [e["field"] for e in (await response.json())["errors"]]
+    assert any(field in f for f in fields), fields
+    assert await aredis.hlen(keys.SILENCES) == 0
