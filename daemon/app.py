@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
-from daemon import heartbeats, incidents_api, ops, receive, reload, silences_api
+from daemon import heartbeats, incidents_api, ops, receive, reload, silences_api, topology_api
 from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, ROUTING, SETTINGS, WORKERS
 from daemon.config import seconds
 from daemon.embedded_redis import EmbeddedRedis
@@ -65,6 +65,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)
     silences_api.add_routes(app)
+    topology_api.add_routes(app)
     app.router.add_post("/api/v1/routing/reload", reload.reload_handler)
     app.router.add_get("/api/v1/openapi.json", ops.openapi_json)
     app.router.add_get("/api/v1/schemas/generic-alert.json", ops.generic_alert_schema)

@@ -23,6 +23,7 @@ RETAIN_ALERTS: Final = PREFIX + "retention:alerts"
 HEARTBEATS: Final = PREFIX + "timers:heartbeat"
 ESCALATIONS: Final = PREFIX + "timers:escalation"
 SILENCES: Final = PREFIX + "silences"
+TOPOLOGY: Final = PREFIX + "topology"
 INHIBITING: Final = PREFIX + "inhibiting"
 SUPPRESSED_INCIDENTS: Final = PREFIX + "suppressed-incidents"
 

@@ -197,3 +197,24 @@ async def test_bad_silences_are_refused(
     fields = [e["field"] for e in (await response.json())["errors"]]
     assert any(field in f for f in fields), fields
     assert await aredis.hlen(keys.SILENCES) == 0
+
+
+async def test_topology_put_validates_and_get_returns_it(client: Client, aredis: Redis) -> None:
+    graph = {"services": {"web": {"depends_on": ["api"]}, "api": {"depends_on": ["db"]}, "db": {}}}
+    response = await client.put("/api/v1/topology", json=graph)
+    assert (response.status, await response.json()) == (200, {"services": 3, "dependencies": 2})
+    assert (await (await client.get("/api/v1/topology")).json())["services"]["web"] == {
+        "depends_on": ["api"]
+    }
+    for bad, field in [
+        ({"services": {"web": {"depends_on": ["nowhere"]}}}, "services.web.depends_on[0]"),
+        ({"services": {"web": {"depends_on": ["web"]}}}, "services.web.depends_on[0]"),
+        ({"services": {"web": {"needs": []}}}, "services.web.needs"),
+        ({"nodes": []}, "nodes"),
+    ]:
+        response = await client.put("/api/v1/topology", json=bad)
+        assert response.status == 400
+        assert field in [e["field"] for e in (await response.json())["errors"]]
+    stored = await aredis.get(keys.TOPOLOGY)
+    assert stored is not None
+    assert b"nowhere" not in stored
