@@ -1,10 +1,10 @@
 """The suppress stage: silences, maintenance windows and inhibition in the pipeline.
 
 Silences created through the API (``daemon.silences_api``) are stored in Redis with
-their author and comment. The pipeline reads the silences at most once a second (they change rarely) and marks
-every firing alert they mute; an incident whose opening alert is muted is kept but not
-escalated. Inhibition sources are the firing alerts that match an inhibition rule's source
-side, kept in a small Redis set so every batch can see them.
+their author and comment. The pipeline reads the silences at most once a second (they
+change rarely) and marks every firing alert they mute; an incident whose opening alert is
+muted is kept but not escalated. Inhibition sources are the firing alerts that match an
+inhibition rule's source side, kept in a small Redis set so every batch can see them.
 """
 
 from __future__ import annotations
