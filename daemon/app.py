@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from daemon import heartbeats, incidents_api, ops, receive, reload, silences_api, topology_api
@@ -157,21 +158,28 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
     )
     app[WORKERS].extend(workers)
-    metrics.workers_alive.set(len(workers))
-    tasks = [asyncio.create_task(_supervised(w.run, stop), name=w.consumer) for w in workers]
+    alive = metrics.workers_alive
+    tasks = [asyncio.create_task(_supervised(w.run, stop, alive), name=w.consumer) for w in workers]
     tasks.append(asyncio.create_task(_supervised(scheduler.run, stop), name="scheduler"))
     yield
     stop.set()
     await asyncio.gather(*tasks)
-    metrics.workers_alive.set(0)
 
 
-async def _supervised(run: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
-    """Restart a loop that crashed on a bug, rather than let the daemon go quietly deaf."""
+async def _supervised(
+    run: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event, alive: Gauge | None = None
+) -> None:
+    """Restart a loop that crashed on a bug, rather than let the daemon go quietly deaf;
+    ``alive`` counts the loops running right now."""
     while not stop.is_set():
+        if alive is not None:
+            alive.inc()
         try:
             await run(stop)
         except Exception:
             log.exception("task_crashed_restarting")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            if alive is not None:
+                alive.dec()

@@ -35,22 +35,23 @@ async def escalate_due(redis: Redis, routing: RoutingRef, metrics: Metrics, now:
             if outcome is not None:
                 if outcome:
                     taken += 1
-                    metrics.escalations.labels("timeout").inc()
+                    metrics.escalations.labels(outcome).inc()
                 break
     return taken
 
 
 async def _escalate_one(
     redis: Redis, routing: RoutingRef, incident_id: str, now: float
-) -> bool | None:
-    """True: escalated; False: nothing due (timer re-armed or cleared); None: conflict."""
+) -> str | None:
+    """The step's reason when escalated; "" when nothing was due (timer re-armed or
+    cleared); None on a conflict with another writer."""
     table = routing.table
     raw = await redis.get(keys.incident(incident_id))
     commit = Commit()
     commit.expect(keys.incident(incident_id), raw)
     if raw is None:
         commit.zrem(keys.ESCALATIONS, [incident_id])
-        return False if await commit.apply(redis) else None
+        return "" if await commit.apply(redis) else None
     incident = store.decode_incident(raw)
     policy = table.policies.get(incident.escalation_policy or "")
     window = active_maintenance(table.silences, incident.labels, now)
@@ -78,4 +79,4 @@ async def _escalate_one(
             policy=step.policy,
             reason=str(step.reason),
         )
-    return step is not None
+    return str(step.reason) if step is not None else ""

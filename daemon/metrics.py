@@ -30,7 +30,7 @@ class Metrics:
         r = self.registry
         self.alerts_received = Counter(
             "triaged_alerts_received_total",
-            "Alerts received over HTTP, by source and outcome (accepted, rejected, ...).",
+            "Alerts received over HTTP by source and outcome: accepted, rate_limited, unavailable.",
             ["source", "outcome"],
             registry=r,
         )

@@ -144,22 +144,29 @@ class Worker:
                 decoded.append((entry_id, decode_entry(fields)))
             except (ValueError, TypeError) as exc:
                 await self.dead_letter(entry_id, fields, f"undecodable entry: {exc}")
-        if not decoded:
-            return
+        by_id = dict(list(entries))
+        for chunk in _chunks(decoded, self.max_batch_alerts):
+            await self._apply_isolating_failures(chunk, by_id)
+
+    async def _apply_isolating_failures(
+        self, chunk: list[tuple[bytes, list[Event]]], fields: dict[bytes, dict[bytes, bytes]]
+    ) -> None:
+        """A bug triggered by one entry must not stall the others: on failure, retry
+        entry by entry and dead-letter the ones that still fail."""
         try:
-            await self.apply(decoded)
+            await self.apply(chunk)
         except RedisError:
             raise
         except Exception:
-            log.exception("batch_failed_retrying_per_entry", entries=len(decoded))
-            for entry_id, events in decoded:
+            log.exception("batch_failed_retrying_per_entry", entries=len(chunk))
+            for entry_id, events in chunk:
                 try:
                     await self.apply([(entry_id, events)])
                 except RedisError:
                     raise
                 except Exception as exc:
                     log.exception("entry_failed", entry_id=entry_id.decode())
-                    await self.dead_letter(entry_id, dict(entries)[entry_id], repr(exc))
+                    await self.dead_letter(entry_id, fields[entry_id], repr(exc))
 
     async def apply(self, decoded: Sequence[tuple[bytes, list[Event]]]) -> Outcome:
         events = [event for _, batch in decoded for event in batch]
@@ -253,13 +260,12 @@ class Worker:
 
     async def claim_abandoned(self) -> None:
         """Process entries of consumers that died: at once when their heartbeat is gone,
-        else after ``claim_idle``. Entries delivered too often go to dead-letter."""
+        else after ``claim_idle`` -- this worker's own included, so a batch whose commit
+        failed on a Redis error is retried. Entries delivered too often go to dead-letter."""
         consumers = await self.redis.xinfo_consumers(keys.INGEST_STREAM, keys.PIPELINE_GROUP)
         for info in consumers:
             name = info["name"].decode() if isinstance(info["name"], bytes) else str(info["name"])
-            if name == self.consumer:
-                continue
-            alive = await self.redis.exists(keys.consumer_alive(name))
+            alive = name == self.consumer or await self.redis.exists(keys.consumer_alive(name))
             if info["pending"] == 0:
                 if not alive:
                     await self.redis.xgroup_delconsumer(

@@ -25,6 +25,7 @@ from daemon.escalations import escalate_due
 from daemon.heartbeats import raise_missed
 from daemon.metrics import Metrics
 from daemon.routing_stage import RoutingRef
+from daemon.suppress_stage import SilenceCache, prune_silences, release_ended
 from triage.incident import auto_resolve
 
 log = structlog.get_logger("triaged.scheduler")
@@ -58,6 +59,7 @@ class Scheduler:
         self.redis = redis
         self.metrics = metrics
         self.routing = routing
+        self.silences = SilenceCache(redis)
         self.retain_closed = retain_closed
         self.retain_resolved_alerts = retain_resolved_alerts
         self.interval = interval
@@ -78,6 +80,8 @@ class Scheduler:
     async def tick(self, now: float) -> None:
         await self.queue_expiries(now)
         await escalate_due(self.redis, self.routing, self.metrics, now)
+        for incident_id in await release_ended(self.redis, self.routing.table, self.silences, now):
+            log.info("incident_unsuppressed", incident_id=incident_id)
         self.metrics.heartbeats.labels("missed").inc(await raise_missed(self.redis, now))
         await self.resolve_due(now)
         await self.refresh_gauges()
@@ -85,6 +89,7 @@ class Scheduler:
             self._last_housekeeping = now
             await self.trim_stream()
             await self.apply_retention(now)
+            await prune_silences(self.redis, now - self.retain_closed)
 
     async def queue_expiries(self, now: float) -> None:
         while True:

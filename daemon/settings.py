@@ -117,7 +117,10 @@ def build_settings(
         host=host or environ.get("TRIAGED_HOST") or config.server.host,
         port=port if port is not None else env_port if env_port is not None else config.server.port,
         data_dir=Path(data_dir or environ.get("TRIAGED_DATA_DIR") or config.store.data_dir),
-        redis_url=redis_url or environ.get("TRIAGED_REDIS_URL") or config.store.redis_url,
+        redis_url=redis_url
+        or environ.get("TRIAGED_REDIS_URL")
+        or environ.get("REDIS_URL")
+        or config.store.redis_url,
         api=Credentials(tokens=frozenset(api_tokens)),
         source_credentials=source_credentials,
         routing=routing_table(config, path),

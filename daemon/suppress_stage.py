@@ -17,11 +17,14 @@ import msgspec
 from redis.asyncio import Redis
 
 from daemon import keys, store
+from daemon.commit import Commit
+from daemon.routing_stage import escalation_timers
 from routing import RoutingTable, compile_silence, index_firing, suppression_for
 from routing.matchers import Subject, matches_all
 from routing.silences import Silence, SuppressionKind
 from triage.batch import Outcome
 from triage.dedup import AlertState
+from triage.incident import TimelineEntry
 
 _REFRESH_SECONDS = 1.0
 
@@ -121,3 +124,48 @@ def suppress(
                 incident, suppressed_by=list(opener.suppressed_by)
             )
     return add, remove
+
+
+async def release_ended(
+    redis: Redis, table: RoutingTable, cache: SilenceCache, now: float
+) -> list[str]:
+    """Incidents whose muting silences have ended: unmute them and start escalation, so a
+    problem that outlived its silence is escalated like any other. Returns their ids."""
+    members = [store.text(m) for m in await redis.smembers(keys.SUPPRESSED_INCIDENTS)]
+    if not members:
+        return []
+    silences = await cache.current(table)
+    nobody_inhibits = index_firing((), ())
+    released: list[str] = []
+    for incident_id in members:
+        raw = await redis.get(keys.incident(incident_id))
+        commit = Commit()
+        commit.expect(keys.incident(incident_id), raw)
+        incident = None if raw is None else store.decode_incident(raw)
+        if incident is not None and incident.status.is_open:
+            muted = suppression_for("", incident.labels, now, silences, nobody_inhibits)
+            if muted.suppressed:
+                continue
+            unmuted = msgspec.structs.replace(incident, suppressed_by=[], updated_at=now)
+            store.write_incident(commit, incident, unmuted)
+            entry = TimelineEntry(
+                at=now,
+                kind="unsuppressed",
+                actor="triaged",
+                message=f"no longer muted (was: {', '.join(incident.suppressed_by)})",
+            )
+            commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
+            timers = escalation_timers([unmuted], table)
+            store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
+        commit.command("SREM", keys.SUPPRESSED_INCIDENTS, incident_id)
+        if await commit.apply(redis) and incident is not None and incident.status.is_open:
+            released.append(incident_id)
+    return released
+
+
+async def prune_silences(redis: Redis, expired_before: float) -> int:
+    """Drop silence records that ended before the retention horizon."""
+    old = [r.id for r in await load_records(redis) if r.ends_at < expired_before]
+    if old:
+        await redis.hdel(keys.SILENCES, *old)
+    return len(old)

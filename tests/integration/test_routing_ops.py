@@ -152,6 +152,16 @@ async def test_silence_mutes_new_incidents_and_expiry_is_audited(ops: Any, aredi
     assert (response.status, (await response.json())["expired_by"]) == (200, "carol")
     again = await client.post(f"/api/v1/silences/{silence['id']}/expire", json={"actor": "carol"})
     assert again.status == 409
+
+    async def unmuted() -> dict[str, Any] | None:
+        body: dict[str, Any] = await (
+            await client.get(f"/api/v1/incidents/{incident['id']}")
+        ).json()
+        return body if not body["suppressed_by"] else None
+
+    released = await eventually(unmuted, within=5, what="the scheduler to unmute the incident")
+    assert released["timeline"][-1]["kind"] == "unsuppressed"
+    assert await aredis.zscore(keys.ESCALATIONS, incident["id"]) is not None, "escalation starts"
     listing = await (await client.get("/api/v1/silences", params={"state": "expired"})).json()
     assert listing["silences"][0]["created_by"] == "bob"
 
