@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+import structlog
 from aiohttp import web
 
 from daemon import store
@@ -33,6 +34,8 @@ from triage.incident import (
     TransitionError,
     perform,
 )
+
+log = structlog.get_logger("triaged.incidents")
 
 _FILTERS = ("status", "group", "priority", "category")
 _MAX_LIMIT = 500
@@ -174,6 +177,13 @@ async def get_incident(request: web.Request) -> web.Response:
 
 
 async def act(request: web.Request) -> web.Response:
+    with structlog.contextvars.bound_contextvars(
+        incident_id=request.match_info["id"], action=request.match_info["action"]
+    ):
+        return await _act(request)
+
+
+async def _act(request: web.Request) -> web.Response:
     if (denied := _denied(request)) is not None:
         return denied
     incident_id = request.match_info["id"]
@@ -217,6 +227,7 @@ async def act(request: web.Request) -> web.Response:
     except TransitionError as exc:
         return error_response(409, "impossible transition", [FieldError("action", str(exc))])
     metrics.incident_actions.labels(action).inc()
+    log.info("incident_action", actor=body.actor, status=str(incident.status))
     if action == "resolve":
         metrics.incidents_resolved.labels("manual").inc()
     if action == "escalate":

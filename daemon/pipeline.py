@@ -242,8 +242,18 @@ class Worker:
             if isinstance(event, Alert):
                 m.end_to_end.observe(max(0.0, now - event.received_at))
         m.stage_seconds.labels("batch").observe(elapsed)
-        if outcome.created:
-            log.info("incidents_opened", incident_ids=outcome.created, batch_events=len(events))
+        for incident_id in outcome.created:
+            incident = outcome.incidents[incident_id]
+            opened = outcome.timeline[incident_id][0].data
+            log.info(
+                "incident_opened",
+                incident_id=incident_id,
+                fingerprint=opened.get("fingerprint"),
+                key=incident.key,
+                group=incident.group,
+                priority=incident.priority,
+                source=incident.source,
+            )
 
     async def dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
         """Keep an entry that cannot be processed where an operator can inspect and redrive it."""

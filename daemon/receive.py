@@ -41,6 +41,11 @@ async def receive_prometheus(request: web.Request) -> web.Response:
 
 
 async def _receive(request: web.Request, source: str, adapter: Adapter) -> web.Response:
+    with structlog.contextvars.bound_contextvars(source=source):
+        return await _receive_bound(request, source, adapter)
+
+
+async def _receive_bound(request: web.Request, source: str, adapter: Adapter) -> web.Response:
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     limiter = request.app[RATE_LIMITER]

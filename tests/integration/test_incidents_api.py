@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -185,3 +186,12 @@ async def test_operations_endpoints(client: Client) -> None:
     assert schema["title"] == "triaged generic alert"
     missing = await client.get("/api/v1/nothing-here")
     assert (missing.status, (await missing.json())["status"]) == (404, 404)
+
+
+async def test_logs_name_the_incident_and_its_opening_alert(client: Client) -> None:
+    with structlog.testing.capture_logs() as logs:
+        [incident] = await open_incidents(client, 1)
+    [opened] = [e for e in logs if e["event"] == "incident_opened"]
+    assert opened["incident_id"] == incident["id"]
+    assert opened["fingerprint"] == incident["fingerprints"][0]
+    assert opened["source"] == "alertmanager"
