@@ -18,7 +18,16 @@ from aiohttp import web
 from prometheus_client import Gauge
 from redis.asyncio import Redis
 
-from daemon import heartbeats, incidents_api, ops, receive, reload, silences_api, topology_api
+from daemon import (
+    heartbeats,
+    incidents_api,
+    ops,
+    receive,
+    reload,
+    silences_api,
+    subscriptions,
+    topology_api,
+)
 from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, ROUTING, SETTINGS, WORKERS
 from daemon.config import seconds
 from daemon.embedded_redis import EmbeddedRedis
@@ -49,6 +58,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     app[WORKERS] = []
     app[RATE_LIMITER] = settings.rate_limiter()
     app[ROUTING] = RoutingRef(settings.routing)
+    app[subscriptions.CONFIRMATIONS] = set()
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_appender_ctx)
     if run_workers:
@@ -61,6 +71,9 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
 def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alerts/{source}", receive.receive_source)
     app.router.add_post("/api/v2/alerts", receive.receive_prometheus)
+    app.router.add_post("/v2/enqueue", receive.vendor_path("pagerduty"))
+    app.router.add_post("/api/alert", receive.vendor_path("alerta"))
+    app.router.add_get("/api/v1/sources/{source}/subscriptions", subscriptions.listing)
     app.router.add_post("/api/v1/heartbeats/{name}", heartbeats.check_in)
     app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)

@@ -7,12 +7,15 @@ leaves no trace in the store; an accepted one is in the stream before the 202 is
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
 
+from daemon import subscriptions
 from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, SETTINGS
 from daemon.auth import header_identity, header_problem, signature_valid, unauthorized
+from daemon.config import SourceConfig
 from daemon.credentials import Credentials
 from daemon.enqueue import StoreUnavailable, encode_events
 from daemon.errors import error_response, json_response
@@ -38,6 +41,23 @@ async def receive_source(request: web.Request) -> web.Response:
 
 async def receive_prometheus(request: web.Request) -> web.Response:
     return await _receive(request, "prometheus", PROMETHEUS)
+
+
+def vendor_path(source: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler for a vendor's own path (PagerDuty's /v2/enqueue, Alerta's /api/alert)."""
+    adapter = ADAPTERS[source]
+
+    async def handler(request: web.Request) -> web.Response:
+        return await _receive(request, source, adapter)
+
+    return handler
+
+
+def origin_allowed(config: SourceConfig | None, origin: str | None) -> bool:
+    """An allow-list of sender identities (SNS topic ARNs), when one is configured."""
+    if config is None or not config.allowed_origins:
+        return True
+    return origin is not None and origin in config.allowed_origins
 
 
 async def _receive(request: web.Request, source: str, adapter: Adapter) -> web.Response:
@@ -70,6 +90,15 @@ async def _receive_bound(request: web.Request, source: str, adapter: Adapter) ->
     except PayloadError as exc:
         log.info("payload_rejected", source=source, status=exc.status, problems=len(exc.errors))
         return _refuse(metrics, source, error_response(exc.status, exc.title, exc.errors))
+    if not origin_allowed(settings.config.sources.get(source), received.origin):
+        refused = [
+            FieldError("origin", f"{received.origin!r} is not in sources.{source}.allowed_origins")
+        ]
+        return _refuse(metrics, source, error_response(403, "origin not allowed", refused))
+    if received.subscribe_url is not None:
+        await subscriptions.record(
+            request.app, source, received.origin or "", received.subscribe_url
+        )
     events = received.events
     wait = limiter.retry_after(source, identity, len(events))
     if wait:
