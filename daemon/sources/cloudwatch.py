@@ -44,18 +44,12 @@ Required = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class SnsMessage(msgspec.Struct):
+    """The SNS envelope; its signature fields are ignored (see the module docstring)."""
+
     Type: Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
     TopicArn: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     Message: str
-    MessageId: str | None = None
-    Subject: str | None = None
-    Timestamp: str | None = None
     SubscribeURL: str | None = None
-    Token: str | None = None
-    SignatureVersion: str | None = None
-    Signature: str | None = None
-    SigningCertURL: str | None = None
-    UnsubscribeURL: str | None = None
 
 
 class Dimension(msgspec.Struct):
@@ -66,7 +60,6 @@ class Dimension(msgspec.Struct):
 class AlarmTrigger(msgspec.Struct):
     MetricName: str | None = None
     Namespace: str | None = None
-    Statistic: str | None = None
     Dimensions: list[Dimension] | None = None
 
 

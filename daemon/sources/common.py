@@ -57,27 +57,28 @@ def decode(body: bytes, type_: type[T]) -> T:
     except msgspec.ValidationError as exc:
         try:
             document = msgspec.json.decode(body)
+        except UnicodeDecodeError as bad_text:
+            raise _malformed(bad_text) from exc
         except msgspec.DecodeError:
-            # Valid JSON that no Python value holds (a number like 1e999): the typed
-            # decoder's own message names the place.
-            raise PayloadError([FieldError(_field_of(exc), str(exc))]) from exc
+            # Valid JSON that no Python value holds (a number like 1e999); the typed
+            # decoder's message says where ("... - at `$.alerts[0].value`").
+            raise PayloadError([FieldError("(body)", str(exc))]) from exc
         raise PayloadError(explain(type_, document, str(exc))) from exc
-    except msgspec.DecodeError as exc:
-        raise PayloadError([FieldError(field="(body)", message=f"malformed JSON: {exc}")]) from exc
-
-
-def _field_of(exc: msgspec.ValidationError) -> str:
-    """``alerts[0].value`` from msgspec's ``... - at `$.alerts[0].value` ``."""
-    marker = "- at `$"
-    text = str(exc)
-    return text.split(marker, 1)[1].rstrip("`").lstrip(".") or "(body)" if marker in text else "(body)"
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _malformed(exc) from exc
 
 
 def decode_any(body: bytes) -> Any:
     try:
         return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise PayloadError([FieldError(field="(body)", message=f"malformed JSON: {exc}")]) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _malformed(exc) from exc
+
+
+def _malformed(exc: Exception) -> PayloadError:
+    """Not JSON, or JSON whose strings are not UTF-8 (msgspec raises UnicodeDecodeError
+    for those, which is no DecodeError)."""
+    return PayloadError([FieldError(field="(body)", message=f"malformed JSON: {exc}")])
 
 
 def convert(document: Any, type_: type[T]) -> T:
@@ -137,11 +138,11 @@ def check_sizes(
         for name, value in mapping.items():
             if not name:
                 errors.append(FieldError(f"{where}.{kind}", "empty name"))
-            elif len(name) > limits.max_name_bytes:
+            elif _size(name) > limits.max_name_bytes:
                 errors.append(
                     FieldError(f"{where}.{kind}", f"name longer than {limits.max_name_bytes}")
                 )
-            if len(value) > limits.max_value_bytes:
+            if _size(value) > limits.max_value_bytes:
                 errors.append(
                     FieldError(
                         f"{where}.{kind}.{name}", f"value longer than {limits.max_value_bytes}"
@@ -151,14 +152,26 @@ def check_sizes(
 
 
 def _within(mapping: Mapping[str, str], limits: Limits) -> bool:
+    """Bytes, not characters: a character is at most 4 UTF-8 bytes, so only strings
+    longer than a quarter of a limit need encoding to be sure."""
     if not mapping:
         return True
     names = list(map(len, mapping))
     return (
         min(names) > 0
-        and max(names) <= limits.max_name_bytes
-        and max(map(len, mapping.values())) <= limits.max_value_bytes
+        and _fits(mapping.keys(), max(names), limits.max_name_bytes)
+        and _fits(mapping.values(), max(map(len, mapping.values())), limits.max_value_bytes)
     )
+
+
+def _fits(texts: Iterable[str], longest: int, limit: int) -> bool:
+    if longest * 4 <= limit:
+        return True
+    return all(len(text.encode()) <= limit for text in texts)
+
+
+def _size(text: str) -> int:
+    return len(text.encode())
 
 
 def check_count(count: int, limits: Limits) -> None:
@@ -182,14 +195,6 @@ def decode_at(body: bytes | str, type_: type[T], where: str) -> T:
         raise PayloadError(_prefixed(where, exc.errors), status=exc.status) from exc
 
 
-def convert_at(document: Any, type_: type[T], where: str) -> T:
-    """``convert`` for a part of a larger document, naming errors by their full path."""
-    try:
-        return convert(document, type_)
-    except PayloadError as exc:
-        raise PayloadError(_prefixed(where, exc.errors), status=exc.status) from exc
-
-
 def _prefixed(where: str, errors: list[FieldError]) -> list[FieldError]:
     if not where:
         return errors
@@ -204,6 +209,13 @@ def _prefixed(where: str, errors: list[FieldError]) -> list[FieldError]:
             field = f"{where}.{field}"
         out.append(FieldError(field, error.message, (where, *error.path)))
     return out
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A sender's value quoted in an error message, cut short: an error answer must not
+    echo a large value back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def present(value: str | None) -> str | None:
@@ -234,17 +246,17 @@ def parse_timestamp(value: str | int | float) -> float | None:
             try:
                 return epoch(datetime.fromisoformat(text))
             except (ValueError, OverflowError) as exc:
-                raise ValueError(f"{value!r} is not an ISO 8601 time or epoch number") from exc
+                raise ValueError(f"{shown(value)} is not an ISO 8601 time or epoch number") from exc
     try:
         number = float(value)
     except (ValueError, OverflowError) as exc:
-        raise ValueError(f"{value!r} is not an ISO 8601 time or epoch number") from exc
+        raise ValueError(f"{shown(value)} is not an ISO 8601 time or epoch number") from exc
     if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{value!r} is not a time")
+        raise ValueError(f"{shown(value)} is not a time")
     if number > _MILLISECONDS_ABOVE:
         number /= 1000
     if number > _LATEST_EPOCH:
-        raise ValueError(f"{value!r} is beyond the year 9999")
+        raise ValueError(f"{shown(value)} is beyond the year 9999")
     return number if number >= _ZERO_TIME_CUTOFF.timestamp() else None
 
 

@@ -36,6 +36,7 @@ from daemon.sources.common import (
     present,
     read_time,
     severity_labels,
+    shown,
     stringify,
     tag_labels,
 )
@@ -59,7 +60,6 @@ class DatadogEvent(msgspec.Struct):
     date: Number | None = None
     last_updated: Number | None = None
     event_type: str | None = None
-    id: Number | None = None
     org: Org | None = None
     # Monitor variables (names as in docs/sources.md).
     alert_id: Number | None = None
@@ -73,12 +73,10 @@ class DatadogEvent(msgspec.Struct):
     alert_query: Text | None = None
     alert_status: Text | None = None
     alert_cycle_key: str | None = None
-    aggreg_key: str | None = None
     hostname: str | None = None
     tags: Text | None = None
     link: str | None = None
     snapshot: str | None = None
-    user: str | None = None
 
 
 _TRANSITIONS: dict[str, bool] = {
@@ -112,9 +110,9 @@ _TRANSITION_SEVERITY = {
 def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     event = decode(body, DatadogEvent)
     errors: list[FieldError] = []
-    title = present(event.title) or present(event.alert_title)
-    if title is None:
-        raise PayloadError([FieldError("title", "is required ($EVENT_TITLE or $ALERT_TITLE)")])
+    title = present(event.title) or present(event.alert_title) or ""
+    if not title:
+        errors.append(FieldError("title", "is required ($EVENT_TITLE or $ALERT_TITLE)"))
     said = _title_parts(title) or _title_parts(present(event.alert_title) or "") or {}
     transition = present(event.alert_transition) or said.get("transition") or ""
     firing = _TRANSITIONS.get(transition.lower())
@@ -122,7 +120,7 @@ def parse(body: bytes, received_at: float, limits: Limits) -> Received:
         errors.append(
             FieldError(
                 "alert_transition",
-                f"{transition!r} is not a Datadog transition "
+                f"{shown(transition)} is not a Datadog transition "
                 "(Triggered, Re-Triggered, Warn, Re-Warn, No Data, Re-No Data, Renotify, "
                 "Recovered)",
             )

@@ -27,6 +27,7 @@ from daemon.sources.common import (
     make_alert,
     non_empty,
     severity_labels,
+    shown,
     stringify,
 )
 from daemon.validation import FieldError
@@ -51,20 +52,12 @@ class GrafanaAlert(msgspec.Struct):
 
 
 class GrafanaWebhook(msgspec.Struct):
+    """Only what is used is declared: the group-level fields (``state``, ``title``,
+    ``message``, ``groupLabels``, ...) summarise the alerts below and are ignored."""
+
     version: str
     alerts: list[GrafanaAlert]
     orgId: int = 0
-    status: Literal["firing", "resolved"] = "firing"
-    state: str | None = None
-    title: str | None = None
-    message: str | None = None
-    receiver: str | None = None
-    groupKey: str | None = None
-    truncatedAlerts: int = 0
-    groupLabels: dict[str, str] | None = None
-    commonLabels: dict[str, str] | None = None
-    commonAnnotations: dict[str, str] | None = None
-    externalURL: str | None = None
 
 
 def parse(body: bytes, received_at: float, limits: Limits) -> Received:
@@ -72,7 +65,9 @@ def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     errors: list[FieldError] = []
     if webhook.version != "1":
         errors.append(
-            FieldError("version", f'unsupported webhook version {webhook.version!r}; expected "1"')
+            FieldError(
+                "version", f'unsupported webhook version {shown(webhook.version)}; expected "1"'
+            )
         )
     check_count(len(webhook.alerts), limits)
     scope = f"grafana:{webhook.orgId}"

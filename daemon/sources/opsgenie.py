@@ -60,7 +60,6 @@ class CreateAlert(msgspec.Struct):
     alias: Alias | None = None
     description: Annotated[str, msgspec.Meta(max_length=15000)] | None = None
     responders: list[Responder] | None = None
-    visibleTo: list[Responder] | None = None
     actions: list[str] | None = None
     tags: list[str] | None = None
     details: dict[str, str] | None = None

@@ -39,6 +39,7 @@ from daemon.sources.common import (
     present,
     read_time,
     severity_labels,
+    shown,
     stringify,
     tag_labels,
 )
@@ -109,7 +110,7 @@ def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     status = (_given(event.status) or "").upper()
     firing = _STATUSES.get(status)
     if firing is None:
-        errors.append(FieldError("status", f"{event.status!r}: expected PROBLEM or RESOLVED"))
+        errors.append(FieldError("status", f"{shown(event.status)}: expected PROBLEM or RESOLVED"))
     name = _given(event.trigger_name) or _given(event.event_name)
     if name is None:
         errors.append(FieldError("trigger_name", "is required ({TRIGGER.NAME} or {EVENT.NAME})"))
@@ -194,7 +195,7 @@ def _severity(event: ZabbixEvent, errors: list[FieldError]) -> tuple[str | None,
         return name, None
     level = _NSEVERITY.get(number)
     if level is None:
-        errors.append(FieldError("nseverity", f"{number!r}: expected 0 to 5"))
+        errors.append(FieldError("nseverity", f"{shown(number)}: expected 0 to 5"))
     return name or number, level
 
 
@@ -230,7 +231,7 @@ def _zone(name: str | None, errors: list[FieldError]) -> tzinfo:
             return ZoneInfo(text)
         except (ValueError, KeyError, OSError):
             pass
-    errors.append(FieldError("timezone", f"{text!r}: expected an IANA zone name or ±HH:MM"))
+    errors.append(FieldError("timezone", f"{shown(text)}: expected an IANA zone name or ±HH:MM"))
     return UTC
 
 
