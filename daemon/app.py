@@ -29,7 +29,9 @@ from daemon import (
     topology_api,
 )
 from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, ROUTING, SETTINGS, WORKERS
-from daemon.config import seconds
+from daemon.config_types import seconds
+from daemon.delivery import DeliveryWorker
+from daemon.delivery import api as delivery_api
 from daemon.embedded_redis import EmbeddedRedis
 from daemon.enqueue import StreamAppender
 from daemon.errors import Handler, json_errors
@@ -80,6 +82,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)
     silences_api.add_routes(app)
     topology_api.add_routes(app)
+    delivery_api.add_routes(app)
     app.router.add_post("/api/v1/routing/reload", reload.reload_handler)
     app.router.add_get("/api/v1/openapi.json", ops.openapi_json)
     app.router.add_get("/api/v1/schemas/generic-alert.json", ops.generic_alert_schema)
@@ -156,6 +159,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.fold,
             metrics,
             app[ROUTING],
+            public_url=settings.config.server.public_url,
             batch_size=pipeline.batch_size,
             max_batch_alerts=pipeline.max_batch_alerts,
             claim_idle=seconds(pipeline.claim_idle),
@@ -167,6 +171,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[REDIS],
         metrics,
         app[ROUTING],
+        public_url=settings.config.server.public_url,
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
     )
@@ -174,6 +179,8 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     alive = metrics.workers_alive
     tasks = [asyncio.create_task(_supervised(w.run, stop, alive), name=w.consumer) for w in workers]
     tasks.append(asyncio.create_task(_supervised(scheduler.run, stop), name="scheduler"))
+    delivery = DeliveryWorker(app[REDIS], settings.config.channels, metrics)
+    tasks.append(asyncio.create_task(_supervised(delivery.run, stop), name="delivery"))
     yield
     stop.set()
     await asyncio.gather(*tasks)

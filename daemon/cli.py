@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from daemon import logs, route_cli
-from daemon.config import ConfigError, seconds
+from daemon.config_types import ConfigError, seconds
 from daemon.settings import Settings, build_settings, exposure_problem
 
 log = structlog.get_logger("triaged")

@@ -7,15 +7,21 @@ a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
 
+from daemon.config_types import (
+    ConfigError,
+    ConfigSection,
+    Duration,
+    Secret,
+    SecretRef,
+)
+from daemon.delivery.config import ChannelConfig, validate_channels
 from daemon.validation import FieldError, dotted, explain
 from routing import RoutingConfigError, RoutingTable, load_routing
 
@@ -25,52 +31,28 @@ KNOWN_SOURCES = frozenset(
     | {"cloudwatch", "zabbix", "alerta", "heartbeat"}
 )
 
-DURATION_PATTERN = r"^\d+(\.\d+)?(ms|s|m|h|d|w)$"
-Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN, description="e.g. 30s, 10m, 7d")]
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
-
-def seconds(duration: str) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", duration)
-    if match is None:
-        raise ValueError(f"not a duration: {duration!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-class _Section(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
-class SecretRef(_Section):
-    """A secret kept out of the file: ``{env: VAR}`` or ``{file: /path}`` (first line)."""
-
-    env: str | None = None
-    file: str | None = None
-
-
-Secret = str | SecretRef
-
-
-class ServerConfig(_Section):
+class ServerConfig(ConfigSection):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9187
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    public_url: str | None = None  # how people reach this daemon, for links in notifications
     store_timeout: Duration = "5s"
     shutdown_timeout: Duration = "10s"
 
 
-class AuthConfig(_Section):
+class AuthConfig(ConfigSection):
     api_tokens: list[Secret] = []
 
 
-class BasicCredential(_Section):
+class BasicCredential(ConfigSection):
     """What Prometheus's and Alertmanager's ``http_config.basic_auth`` send."""
 
     username: Annotated[str, msgspec.Meta(min_length=1)]
     password: Secret
 
 
-class HmacAuth(_Section):
+class HmacAuth(ConfigSection):
     """A signature header: hex HMAC-SHA256 of the raw body with a shared secret."""
 
     secret: Secret
@@ -78,12 +60,12 @@ class HmacAuth(_Section):
     prefix: str = "sha256="
 
 
-class RateLimit(_Section):
+class RateLimit(ConfigSection):
     alerts_per_second: Annotated[float, msgspec.Meta(gt=0)]
     burst: Annotated[int, msgspec.Meta(ge=1)]
 
 
-class SourceConfig(_Section):
+class SourceConfig(ConfigSection):
     """Per-sender settings under ``sources.<name>``; any credential given makes it required."""
 
     tokens: list[Secret] = []
@@ -95,7 +77,7 @@ class SourceConfig(_Section):
     confirm_subscriptions: bool = False
 
 
-class IngestConfig(_Section):
+class IngestConfig(ConfigSection):
     max_alerts_per_request: Annotated[int, msgspec.Meta(ge=1)] = 1000
     max_labels: Annotated[int, msgspec.Meta(ge=1)] = 256
     max_name_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024
@@ -106,13 +88,13 @@ class IngestConfig(_Section):
     token_rate: RateLimit | None = None
 
 
-class StoreConfig(_Section):
+class StoreConfig(ConfigSection):
     redis_url: str | None = None
     data_dir: str = "triaged-data"
     appendfsync: Literal["always", "everysec", "no"] = "everysec"
 
 
-class PipelineConfig(_Section):
+class PipelineConfig(ConfigSection):
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
     max_batch_alerts: Annotated[int, msgspec.Meta(ge=1, le=100000)] = 1000
@@ -120,28 +102,28 @@ class PipelineConfig(_Section):
     max_deliveries: Annotated[int, msgspec.Meta(ge=1)] = 5
 
 
-class CorrelationConfig(_Section):
+class CorrelationConfig(ConfigSection):
     key_labels: list[list[str]] = msgspec.field(
         default_factory=lambda: [["service", "alertname"], ["environment", "env"]]
     )
     reopen_window: Duration = "10m"
 
 
-class LifecycleConfig(_Section):
+class LifecycleConfig(ConfigSection):
     auto_resolve_grace: Duration = "0s"
 
 
-class RetentionConfig(_Section):
+class RetentionConfig(ConfigSection):
     closed_incidents: Duration = "90d"
     resolved_alerts: Duration = "7d"
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(ConfigSection):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class Config(_Section):
+class Config(ConfigSection):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     ingest: IngestConfig = msgspec.field(default_factory=IngestConfig)
@@ -151,17 +133,9 @@ class Config(_Section):
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
     lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
     routing_file: str | None = None
+    channels: list[ChannelConfig] = []
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
-
-
-class ConfigError(Exception):
-    """Invalid configuration; the message lists ``file:line: field: problem`` lines."""
-
-    def __init__(self, path: str, problems: list[str]):
-        self.path = path
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 def default_config_path() -> Path:
@@ -220,6 +194,7 @@ def _check(config: Config) -> list[FieldError]:
                 path=("correlation", "key_labels"),
             )
         )
+    errors += validate_channels(config.channels)
     for name in config.sources:
         if name not in KNOWN_SOURCES:
             known = ", ".join(sorted(KNOWN_SOURCES))
@@ -271,7 +246,7 @@ def _line_map(node: yaml.Node) -> dict[tuple[str | int, ...], int]:
     return lines
 
 
-def load_routing_file(path: Path) -> RoutingTable:
+def load_routing_file(path: Path, channels: Collection[str] | None = None) -> RoutingTable:
     """Parse and compile a routing file; every problem is reported as ``file:line: field``."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -286,7 +261,7 @@ def load_routing_file(path: Path) -> RoutingTable:
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(name, [f"{name}{line}: invalid YAML: {exc}"]) from exc
     try:
-        return load_routing(data)
+        return load_routing(data, channels=channels)
     except RoutingConfigError as exc:
         lines = _line_map(node) if node is not None else {}
         problems = [
@@ -298,29 +273,6 @@ def load_routing_file(path: Path) -> RoutingTable:
 
 DEFAULT_ROUTING = {"route": {"group": "triage-queue"}, "groups": [{"name": "triage-queue"}]}
 """Without a routing file every incident goes to the triage queue."""
-
-
-def resolve_secret(secret: Secret, *, field: str) -> str:
-    """Read a secret's value; a missing variable or file is a config error, not an empty token."""
-    if isinstance(secret, str):
-        return secret
-    if secret.env is not None:
-        value = os.environ.get(secret.env)
-        if not value:
-            raise ConfigError(
-                "environment", [f"{field}: environment variable {secret.env} is not set"]
-            )
-        return value
-    assert secret.file is not None
-    try:
-        value = Path(secret.file).read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError) as exc:
-        raise ConfigError(secret.file, [f"{field}: cannot read secret file {secret.file}"]) from exc
-    if not value:
-        raise ConfigError(
-            secret.file, [f"{field}: secret file {secret.file} starts with a blank line"]
-        )
-    return value
 
 
 def as_plain(config: Config) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from redis.asyncio import Redis
 
 from daemon import keys, store
 from daemon.commit import Commit
+from daemon.delivery import notifications_for, queue, transition
 from daemon.metrics import Metrics
+from daemon.notify_stage import incident_url
 from daemon.routing_stage import RoutingRef, escalation_timers
 from routing import active_maintenance, next_escalation, resolve_recipients
 from routing.assign import apply_step, escalation_state
@@ -24,14 +26,16 @@ from routing.assign import apply_step, escalation_state
 log = structlog.get_logger("triaged.escalations")
 
 
-async def escalate_due(redis: Redis, routing: RoutingRef, metrics: Metrics, now: float) -> int:
+async def escalate_due(
+    redis: Redis, routing: RoutingRef, metrics: Metrics, now: float, public_url: str | None = None
+) -> int:
     """Take every due escalation step; returns how many were taken."""
     members = await redis.zrangebyscore(keys.ESCALATIONS, "-inf", now, start=0, num=500)
     taken = 0
     for member in members:
         incident_id = store.text(cast("bytes", member))
         for _attempt in range(10):
-            outcome = await _escalate_one(redis, routing, incident_id, now)
+            outcome = await _escalate_one(redis, routing, incident_id, now, public_url)
             if outcome is not None:
                 if outcome:
                     taken += 1
@@ -41,7 +45,7 @@ async def escalate_due(redis: Redis, routing: RoutingRef, metrics: Metrics, now:
 
 
 async def _escalate_one(
-    redis: Redis, routing: RoutingRef, incident_id: str, now: float
+    redis: Redis, routing: RoutingRef, incident_id: str, now: float, public_url: str | None
 ) -> str | None:
     """The step's reason when escalated; "" when nothing was due (timer re-armed or
     cleared); None on a conflict with another writer."""
@@ -63,6 +67,16 @@ async def _escalate_one(
     if step is not None:
         recipients = resolve_recipients(step.targets, table.groups, incident.group, now)
         updated, entry = apply_step(incident, step, recipients, now=now, actor="triaged")
+        kind = transition("escalated", step.level, cycle=incident.reopen_count)
+        url = incident_url(public_url, incident_id)
+        for recipient in recipients:
+            target = recipient.person or recipient.group or ""
+            queue(
+                commit,
+                notifications_for(
+                    updated, kind, recipient.channels, now=now, target=target, url=url
+                ),
+            )
         store.write_incident(commit, incident, updated)
         commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
     timers = escalation_timers([updated], table)

@@ -19,7 +19,7 @@ from daemon import keys
 from daemon.appkeys import METRICS, REDIS, SETTINGS
 from daemon.auth import header_identity, header_problem, unauthorized
 from daemon.commit import Commit
-from daemon.config import DURATION_PATTERN, seconds
+from daemon.config_types import DURATION_PATTERN, seconds
 from daemon.enqueue import encode_events
 from daemon.errors import error_response, json_response
 from daemon.sources.common import PayloadError, decode

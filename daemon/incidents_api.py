@@ -20,6 +20,7 @@ from daemon.auth import require_api
 from daemon.commit import Commit
 from daemon.errors import error_response, json_response
 from daemon.keys import ESCALATIONS, incident_alerts
+from daemon.notify_stage import announce
 from daemon.routing_stage import escalation_timers
 from daemon.sources.common import PayloadError, decode
 from daemon.validation import FieldError
@@ -214,13 +215,16 @@ async def _act(request: web.Request) -> web.Response:
     now = time.time()
     metrics = request.app[METRICS]
 
-    def timers(commit: Commit, old: Incident, new: Incident) -> None:
+    public_url = request.app[SETTINGS].config.server.public_url
+
+    def follow_up(commit: Commit, old: Incident, new: Incident) -> Incident:
         due = escalation_timers([new], table)
         store.write_timers(commit, ESCALATIONS, due.due, due.cleared)
+        return announce(commit, old, new, now=now, public_url=public_url)
 
     try:
         incident = await store.update_incident(
-            request.app[REDIS], incident_id, _decision(action, body, table, now), timers
+            request.app[REDIS], incident_id, _decision(action, body, table, now), follow_up
         )
     except store.IncidentNotFound:
         return _not_found(incident_id)

@@ -8,7 +8,8 @@ A batch goes through the stages in this order, each named after the module that 
                 ``triage.incident`` via ``triage.batch``)
 4. suppress  -- mark alerts muted by silences, maintenance, inhibition (``daemon.suppress_stage``)
 5. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
-6. record    -- one checked commit with every write and the XACK (``daemon.commit``)
+6. notify    -- announcements queued to the outbox in the same commit (``daemon.notify_stage``)
+7. record    -- one checked commit with every write and the XACK (``daemon.commit``)
 
 Delivery is at-least-once through a consumer group; because apply and acknowledge commit
 together, a replayed entry is either already acknowledged or was never applied.
@@ -19,10 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -32,8 +30,10 @@ from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
 from daemon.commit import Commit
+from daemon.consumers import consumer_name
 from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
 from daemon.metrics import Metrics
+from daemon.notify_stage import announce
 from daemon.routing_stage import RoutingRef, escalation_timers, route_new
 from daemon.suppress_stage import SilenceCache, inhibiting_states, suppress
 from triage.alert import Alert, Event, Expiry
@@ -46,10 +46,6 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 _HEARTBEAT_TTL = 15
 _MAX_ATTEMPTS_PER_BATCH = 20
-
-
-def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 async def ensure_group(redis: Redis) -> None:
@@ -91,6 +87,7 @@ class Worker:
         metrics: Metrics,
         routing: RoutingRef,
         *,
+        public_url: str | None = None,
         batch_size: int,
         max_batch_alerts: int = 1000,
         claim_idle: float,
@@ -100,6 +97,7 @@ class Worker:
         self.redis = redis
         self.settings = settings
         self.routing = routing
+        self.public_url = public_url
         self.silences = SilenceCache(redis)
         self.metrics = metrics
         self.batch_size = batch_size
@@ -205,6 +203,14 @@ class Worker:
         timers = escalation_timers(list(outcome.incidents.values()), table)
         commit = Commit()
         loaded.expect_all(commit)
+        for incident_id, incident in outcome.incidents.items():
+            outcome.incidents[incident_id] = announce(
+                commit,
+                snapshot.incidents.get(incident_id),
+                incident,
+                now=now,
+                public_url=self.public_url,
+            )
         store.write_outcome(commit, snapshot, outcome)
         store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
         if inhibiting:

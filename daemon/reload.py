@@ -16,7 +16,7 @@ from aiohttp import web
 
 from daemon.appkeys import METRICS, ROUTING, SETTINGS
 from daemon.auth import require_api
-from daemon.config import ConfigError
+from daemon.config_types import ConfigError
 from daemon.errors import error_response, json_response
 from daemon.settings import routing_table
 from daemon.validation import FieldError

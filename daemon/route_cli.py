@@ -14,7 +14,8 @@ import msgspec
 from redis.asyncio import Redis
 
 from daemon import store
-from daemon.config import ConfigError, load_routing_file, seconds
+from daemon.config import load_routing_file
+from daemon.config_types import ConfigError, seconds
 from daemon.settings import build_settings
 from routing import RoutingTable, Subject
 from routing.simulate import diff

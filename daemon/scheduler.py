@@ -24,6 +24,7 @@ from daemon.commit import Commit
 from daemon.escalations import escalate_due
 from daemon.heartbeats import raise_missed
 from daemon.metrics import Metrics
+from daemon.notify_stage import announce
 from daemon.routing_stage import RoutingRef
 from daemon.suppress_stage import SilenceCache, prune_silences, release_ended
 from triage.incident import auto_resolve
@@ -52,6 +53,7 @@ class Scheduler:
         metrics: Metrics,
         routing: RoutingRef,
         *,
+        public_url: str | None = None,
         retain_closed: float,
         retain_resolved_alerts: float,
         interval: float = 1.0,
@@ -59,6 +61,7 @@ class Scheduler:
         self.redis = redis
         self.metrics = metrics
         self.routing = routing
+        self.public_url = public_url
         self.silences = SilenceCache(redis)
         self.retain_closed = retain_closed
         self.retain_resolved_alerts = retain_resolved_alerts
@@ -79,8 +82,11 @@ class Scheduler:
 
     async def tick(self, now: float) -> None:
         await self.queue_expiries(now)
-        await escalate_due(self.redis, self.routing, self.metrics, now)
-        for incident_id in await release_ended(self.redis, self.routing.table, self.silences, now):
+        await escalate_due(self.redis, self.routing, self.metrics, now, self.public_url)
+        released = await release_ended(
+            self.redis, self.routing.table, self.silences, now, self.public_url
+        )
+        for incident_id in released:
             log.info("incident_unsuppressed", incident_id=incident_id)
         self.metrics.heartbeats.labels("missed").inc(await raise_missed(self.redis, now))
         await self.resolve_due(now)
@@ -122,6 +128,7 @@ class Scheduler:
             quiet = incident is not None and incident.firing_count == 0 and incident.status.is_open
             if incident is not None and quiet:
                 resolved, entry = auto_resolve(incident, at=due)
+                resolved = announce(commit, incident, resolved, now=now, public_url=self.public_url)
                 store.write_incident(commit, incident, resolved)
                 commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
             if await commit.apply(self.redis):

@@ -17,12 +17,14 @@ from daemon.config import (
     DEFAULT_ROUTING,
     KNOWN_SOURCES,
     Config,
-    ConfigError,
     RateLimit,
     SourceConfig,
     default_config_path,
     load_config,
     load_routing_file,
+)
+from daemon.config_types import (
+    ConfigError,
     resolve_secret,
     seconds,
 )
@@ -130,9 +132,10 @@ def build_settings(
 
 def routing_table(config: Config, config_path: Path) -> RoutingTable:
     """The routing file named by the config (relative to the config file), or the default."""
+    channels = [channel.name for channel in config.channels]
     if config.routing_file is None:
-        return load_routing(DEFAULT_ROUTING)
-    return load_routing_file(config_path.parent / config.routing_file)
+        return load_routing(DEFAULT_ROUTING, channels=channels)
+    return load_routing_file(config_path.parent / config.routing_file, channels)
 
 
 def _credentials(name: str, source: SourceConfig) -> Credentials:

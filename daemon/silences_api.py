@@ -17,7 +17,7 @@ from aiohttp import web
 from daemon import keys
 from daemon.appkeys import REDIS, ROUTING, SETTINGS
 from daemon.auth import require_api
-from daemon.config import DURATION_PATTERN, seconds
+from daemon.config_types import DURATION_PATTERN, seconds
 from daemon.errors import error_response, json_response
 from daemon.sources.common import PayloadError, decode
 from daemon.suppress_stage import SilenceRecord, compiled, load_records, records_decoder

@@ -227,16 +227,18 @@ class IncidentNotFound(Exception):
 
 
 Decision = Callable[[Incident], tuple[Incident, list[TimelineEntry]]]
-Extra = Callable[[Commit, Incident, Incident], None]
+Extra = Callable[[Commit, Incident, Incident], Incident]
 
 
 async def update_incident(
     redis: Redis, incident_id: str, decide: Decision, extra: Extra | None = None
 ) -> Incident:
     """Read, decide (a pure function of the incident), and commit if nothing changed in
-    between; else decide again. ``decide`` raises TransitionError (409) and this raises
-    IncidentNotFound (404). Closing releases the incident key, so the next alert of the
-    key opens a new incident instead of joining a closed record."""
+    between; else decide again. ``extra`` adds to the commit what the change calls for
+    (timers, notifications) and may mark the incident before it is written. ``decide``
+    raises TransitionError (409) and this raises IncidentNotFound (404). Closing releases
+    the incident key, so the next alert of the key opens a new incident instead of joining
+    a closed record."""
     while True:
         raw = await redis.get(keys.incident(incident_id))
         if raw is None:
@@ -251,11 +253,11 @@ async def update_incident(
             commit.expect(key_slot, current)
             if current is not None and text(current) == incident_id:
                 commit.delete(key_slot)
+        if extra is not None:
+            new = extra(commit, old, new)
         write_incident(commit, old, new)
         if entries:
             commit.rpush(keys.incident_timeline(incident_id), [encode(e) for e in entries])
-        if extra is not None:
-            extra(commit, old, new)
         if await commit.apply(redis):
             return new
 

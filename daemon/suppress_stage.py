@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from daemon import keys, store
 from daemon.commit import Commit
+from daemon.notify_stage import announce
 from daemon.routing_stage import escalation_timers
 from routing import RoutingTable, compile_silence, index_firing, suppression_for
 from routing.matchers import Subject, matches_all
@@ -127,7 +128,7 @@ def suppress(
 
 
 async def release_ended(
-    redis: Redis, table: RoutingTable, cache: SilenceCache, now: float
+    redis: Redis, table: RoutingTable, cache: SilenceCache, now: float, public_url: str | None
 ) -> list[str]:
     """Incidents whose muting silences have ended: unmute them and start escalation, so a
     problem that outlived its silence is escalated like any other. Returns their ids."""
@@ -147,6 +148,7 @@ async def release_ended(
             if muted.suppressed:
                 continue
             unmuted = msgspec.structs.replace(incident, suppressed_by=[], updated_at=now)
+            unmuted = announce(commit, incident, unmuted, now=now, public_url=public_url)
             store.write_incident(commit, incident, unmuted)
             entry = TimelineEntry(
                 at=now,

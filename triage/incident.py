@@ -54,6 +54,7 @@ class Incident(msgspec.Struct, frozen=True):
     channels: list[str] = []
     source: str = ""
     suppressed_by: list[str] = []
+    notified: bool = False
     alert_count: int = 0
     firing_count: int = 0
     reopen_count: int = 0

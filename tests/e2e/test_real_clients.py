@@ -53,9 +53,7 @@ groups:
 class Service:
     def __init__(self, argv: list[str], log: Path):
         self.log = log
-        self.proc = subprocess.Popen(
-            argv, stdout=log.open("wb"), stderr=subprocess.STDOUT
-        )
+        self.proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
     def stop(self) -> str:
         self.proc.terminate()

@@ -27,7 +27,6 @@ ROUTING = """
 groups:
   - name: triage-queue
   - name: database
-    channels: [db-chat]
     escalation_policy: page
   - name: sre
 escalation_policies:

@@ -8,12 +8,14 @@ import pytest
 
 from daemon.config import (
     Config,
-    ConfigError,
-    SecretRef,
     as_plain,
     default_config_path,
     load_config,
     parse_config,
+)
+from daemon.config_types import (
+    ConfigError,
+    SecretRef,
     resolve_secret,
     seconds,
 )

@@ -1,0 +1,81 @@
+"""An alert's incident reaches its group's webhook through the whole daemon: routed,
+announced on opening, announced again on resolution, signed, once per transition."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from daemon.app import create_app
+from tests.conftest import SettingsFactory
+from tests.payloads import am_alert, am_webhook
+from tests.waiting import eventually
+
+SECRET = b"hook-secret"
+
+
+async def test_routed_incident_is_announced_signed_on_open_and_resolve(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        received.append(
+            {
+                "valid": hmac.compare_digest(request.headers["X-Triaged-Signature"], expected),
+                "event": request.headers["X-Triaged-Event"],
+                "key": request.headers["Idempotency-Key"],
+                "body": await request.json(),
+            }
+        )
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    async with TestServer(receiver) as server:
+        (tmp_path / "routing.yaml").write_text(
+            "groups:\n  - name: triage-queue\n  - name: payments\n    channels: [pay-hook]\n"
+            "route:\n  group: triage-queue\n  routes:\n"
+            "    - matchers: ['service=\"payments\"']\n      group: payments\n"
+        )
+        hook_url = server.make_url("/hook")
+        settings = make_settings(
+            "routing_file: routing.yaml\n"
+            "server: {public_url: 'https://triaged.example'}\n"
+            "channels:\n"
+            f"  - {{name: pay-hook, type: webhook, url: '{hook_url}', secret: hook-secret}}\n"
+        )
+        async with TestClient(TestServer(create_app(settings))) as client:
+            labels = {"alertname": "CardDeclines", "service": "payments"}
+            started = time.time() - 60
+            firing = am_webhook([am_alert(labels, starts_at=started)])
+            assert (await client.post("/api/v1/alerts/alertmanager", json=firing)).status == 202
+            await eventually(lambda: _count(received, 1), what="the opening notification")
+            resolved = am_webhook(
+                [am_alert(labels, status="resolved", starts_at=started, ends_at=time.time())]
+            )
+            assert (await client.post("/api/v1/alerts/alertmanager", json=resolved)).status == 202
+            await eventually(lambda: _count(received, 2), what="the resolution notification")
+            incident_id = received[0]["body"]["incident"]["id"]
+            detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
+    assert [r["event"] for r in received] == ["opened", "resolved"]
+    assert all(r["valid"] for r in received), "every body carries a valid signature"
+    assert len({r["key"] for r in received}) == 2
+    assert (
+        received[0]["body"]["incident"]["url"]
+        == f"https://triaged.example/api/v1/incidents/{incident_id}"
+    )
+    deliveries = [e for e in detail["timeline"] if e["kind"] == "delivery"]
+    assert [d["data"]["outcome"] for d in deliveries] == ["delivered", "delivered"]
+
+
+async def _count(received: list[dict[str, Any]], n: int) -> bool:
+    return len(received) >= n
