@@ -1,5 +1,6 @@
 """The OpenAPI document for what this daemon serves, built from the same types that
-decode requests, so the published schema cannot drift from the validation."""
+decode requests (the adapters' registry included), so the published schema cannot drift
+from the validation."""
 
 from __future__ import annotations
 
@@ -7,37 +8,191 @@ from typing import Any
 
 import msgspec
 
-from daemon.incidents_api import ActionBody
-from daemon.sources.alertmanager import Webhook
-from daemon.sources.generic import GenericAlert, GenericBatch
-from daemon.sources.prometheus import PostableAlert
+from daemon.heartbeats import CheckIn
+from daemon.incidents_api import ACTIONS, ActionBody
+from daemon.silences_api import Expire, NewSilence
+from daemon.sources import ADAPTERS, PROMETHEUS, Adapter
+from daemon.topology_api import Topology
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_INGEST_RESPONSES = {
-    "202": {"description": "accepted: durably queued", "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"accepted": {"type": "integer"}}}}}},
-    **{
+
+
+def _errors(codes: dict[str, str]) -> dict[str, Any]:
+    return {
         code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
-        for code, text in {
-            "400": "invalid JSON or schema; every bad field is named",
-            "401": "missing or wrong bearer token",
-            "413": "body or alert count over the limit",
-            "415": "not application/json",
-            "503": "store unavailable; retry after Retry-After",
-        }.items()
-    },
-}  # fmt: skip
+        for code, text in codes.items()
+    }
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+_INGEST_ERRORS = _errors(
+    {
+        "400": "invalid JSON or schema; every bad field is named",
+        "401": "missing or wrong credentials (WWW-Authenticate says which kind)",
+        "403": "sender identity not on the source's allow-list",
+        "413": "body or alert count over the limit",
+        "415": "wrong content type",
+        "429": "over the source's alert rate; retry after Retry-After",
+        "503": "store unavailable; retry after Retry-After",
+    }
+)
+_ACCEPTED = {
+    "202": {
+        "description": "accepted: durably queued ({accepted: n}, or the vendor's own answer)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+_API_ERRORS = _errors({"400": "invalid request", "401": "missing or wrong bearer token"})
+
+
+class _Schemas:
+    """Collects component schemas from msgspec types, referenced by name."""
+
+    def __init__(self) -> None:
+        self.types: list[Any] = []
+
+    def ref(self, type_: Any) -> dict[str, Any]:
+        self.types.append(type_)
+        return {"$ref": f"#/$types/{len(self.types) - 1}"}
+
+    def resolve(self, document: Any) -> Any:
+        schemas, components = msgspec.json.schema_components(
+            self.types, ref_template="#/components/schemas/{name}"
+        )
+
+        def swap(node: Any) -> Any:
+            if isinstance(node, dict):
+                ref = node.get("$ref", "")
+                if isinstance(ref, str) and ref.startswith("#/$types/"):
+                    return schemas[int(ref.rsplit("/", 1)[1])]
+                return {k: swap(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [swap(v) for v in node]
+            return node
+
+        return swap(document), components
+
+
+def _body(
+    schemas: _Schemas, types: tuple[Any, ...], content_types: frozenset[str]
+) -> dict[str, Any]:
+    refs = [schemas.ref(t) for t in types]
+    schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
+    return {"required": True, "content": {ct: {"schema": schema} for ct in sorted(content_types)}}
+
+
+def _ingest(schemas: _Schemas, adapter: Adapter, summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": _body(schemas, adapter.schemas, adapter.content_types),
+            "responses": {**_ACCEPTED, **_INGEST_ERRORS},
+        }
+    }
+
+
+def _json_post(schemas: _Schemas, type_: Any, summary: str, ok: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "requestBody": _body(schemas, (type_,), frozenset({"application/json"})),
+        "responses": {"200": {"description": ok}, **_API_ERRORS},
+    }
+
+
+def _get(summary: str) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": {"200": {"description": "ok"}, **_API_ERRORS}}}
 
 
 def build() -> dict[str, Any]:
-    (webhook, prom, generic_one, generic_many, action), components = msgspec.json.schema_components(
-        [Webhook, list[PostableAlert], GenericAlert, GenericBatch, ActionBody],
-        ref_template="#/components/schemas/{name}",
-    )
+    schemas = _Schemas()
+    incident_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths: dict[str, Any] = {
+        f"/api/v1/alerts/{name}": _ingest(schemas, adapter, f"Alerts from {name}")
+        for name, adapter in ADAPTERS.items()
+    }
+    paths["/api/v2/alerts"] = _ingest(schemas, PROMETHEUS, "Prometheus posting directly")
+    paths["/v2/enqueue"] = _ingest(schemas, ADAPTERS["pagerduty"], "PagerDuty Events API v2")
+    paths["/api/alert"] = _ingest(schemas, ADAPTERS["alerta"], "Alerta's own path")
+    paths["/api/v1/heartbeats/{name}"] = {
+        "post": _json_post(
+            schemas, CheckIn, "Heartbeat check-in (interval also as ?interval=)", "recorded"
+        )
+    }
+    paths["/api/v1/incidents"] = {
+        "get": {
+            "summary": "List incidents, newest first; {incidents: [...], next: cursor|null}",
+            "parameters": [
+                {"name": n, "in": "query", "schema": {"type": "string"}}
+                for n in ("status", "group", "priority", "category", "cursor")
+            ]
+            + [{"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
+            "responses": {"200": {"description": "a page of incidents"}, **_API_ERRORS},
+        }
+    }
+    paths["/api/v1/incidents/{id}"] = {
+        "get": {
+            "summary": "One incident with its alerts, timeline and triage trace",
+            "parameters": [incident_id],
+            "responses": {"200": {"description": "the incident"}, **_errors({"404": "unknown id"})},
+        }
+    }
+    action = _json_post(schemas, ActionBody, "An action on an incident", "the updated incident")
+    action["parameters"] = [
+        incident_id,
+        {"name": "action", "in": "path", "required": True, "schema": {"enum": list(ACTIONS)}},
+    ]
+    action["responses"].update(_errors({"404": "unknown id", "409": "impossible transition"}))
+    paths["/api/v1/incidents/{id}/{action}"] = {"post": action}
+    paths["/api/v1/silences"] = {
+        "post": _json_post(
+            schemas, NewSilence, "Create a silence or maintenance window", "created"
+        ),
+        **_get("Silences (filter state=active|pending|expired)"),
+    }
+    paths["/api/v1/silences/{id}/expire"] = {
+        "post": _json_post(schemas, Expire, "End a silence now (recorded, not deleted)", "expired")
+    }
+    paths["/api/v1/topology"] = {
+        "put": _json_post(schemas, Topology, "Replace the service topology", "stored"),
+        **_get("The service topology"),
+    }
+    paths["/api/v1/routing/reload"] = {
+        "post": {
+            "summary": "Reload the routing file",
+            "responses": {"200": {"description": "reloaded"}, **_API_ERRORS},
+        }
+    }
+    paths["/api/v1/sources/{source}/subscriptions"] = _get("SNS subscriptions seen")
+    paths["/api/v1/deliveries/dead"] = _get("Notifications that could not be delivered")
+    paths["/api/v1/deliveries/dead/{id}/redrive"] = {
+        "post": {
+            "summary": "Re-queue one dead letter",
+            "responses": {"200": {"description": "re-queued"}},
+        }
+    }
+    paths["/api/v1/deliveries/dead/redrive"] = {
+        "post": {
+            "summary": "Re-queue every dead letter",
+            "responses": {"200": {"description": "re-queued"}},
+        }
+    }
+    paths["/api/v1/schemas/generic-alert.json"] = _get("JSON Schema of the generic alert")
+    for path, summary in {
+        "/metrics": "Prometheus metrics",
+        "/healthz": "The process is up",
+        "/readyz": "Redis reachable and workers alive (503 otherwise)",
+        "/api/v1/openapi.json": "This document",
+    }.items():
+        paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "ok"}}}}
+    for path, item in paths.items():
+        names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        declared = {p["name"] for op in item.values() for p in op.get("parameters", [])}
+        missing = [n for n in names if n not in declared]
+        if missing:
+            item["parameters"] = [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in missing
+            ]
+    resolved, components = schemas.resolve(paths)
     components["Error"] = {
         "type": "object",
         "required": ["error", "status", "errors"],
@@ -53,105 +208,9 @@ def build() -> dict[str, Any]:
             },
         },
     }
-    incident_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "triaged", "version": "1"},
-        "paths": {
-            "/api/v1/alerts/alertmanager": {
-                "post": {
-                    "summary": "Alertmanager webhook (version 4)",
-                    "requestBody": _body(webhook),
-                    "responses": _INGEST_RESPONSES,
-                }
-            },
-            "/api/v1/alerts/generic": {
-                "post": {
-                    "summary": "triaged's own alert schema: one alert or {alerts: [...]}",
-                    "requestBody": _body({"oneOf": [generic_one, generic_many]}),
-                    "responses": _INGEST_RESPONSES,
-                }
-            },
-            "/api/v2/alerts": {
-                "post": {
-                    "summary": "Prometheus posting alerts directly, as to an Alertmanager",
-                    "requestBody": _body(prom),
-                    "responses": _INGEST_RESPONSES,
-                }
-            },
-            "/api/v1/incidents": {
-                "get": {
-                    "summary": "List incidents, newest first",
-                    "parameters": [
-                        {"name": n, "in": "query", "schema": {"type": "string"}}
-                        for n in ("status", "group", "priority", "category", "cursor")
-                    ]
-                    + [
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "maximum": 500},
-                        }
-                    ],
-                    "responses": {"200": {"description": "{incidents: [...], next: cursor|null}"}},
-                }
-            },
-            "/api/v1/incidents/{id}": {
-                "get": {
-                    "summary": "One incident with its alerts and timeline",
-                    "parameters": [incident_id],
-                    "responses": {
-                        "200": {"description": "the incident"},
-                        "404": {"description": "unknown id"},
-                    },
-                }
-            },
-            "/api/v1/incidents/{id}/{action}": {
-                "post": {
-                    "summary": "acknowledge, resolve, close, reopen or note",
-                    "parameters": [
-                        incident_id,
-                        {
-                            "name": "action",
-                            "in": "path",
-                            "required": True,
-                            "schema": {
-                                "enum": ["acknowledge", "resolve", "close", "reopen", "note"]
-                            },
-                        },
-                    ],
-                    "requestBody": _body(action),
-                    "responses": {
-                        "200": {"description": "the updated incident"},
-                        "404": {"description": "unknown id"},
-                        "409": {"description": "impossible transition"},
-                    },
-                }
-            },
-            "/api/v1/schemas/generic-alert.json": {
-                "get": {
-                    "summary": "JSON Schema of the generic alert",
-                    "responses": {"200": {"description": "schema"}},
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "text"}},
-                }
-            },
-            "/healthz": {
-                "get": {"summary": "the process is up", "responses": {"200": {"description": "ok"}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Redis reachable and workers alive",
-                    "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "not ready"},
-                    },
-                }
-            },
-        },
+        "paths": resolved,
         "components": {"schemas": components},
     }

@@ -9,7 +9,7 @@ alike: authenticate, bound, parse, enqueue.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -35,25 +35,28 @@ SNS_TYPES: Final = frozenset({"text/plain", "application/json"})
 
 
 class Adapter(msgspec.Struct, frozen=True):
+    """``schemas`` are the body types the sender posts, published in the OpenAPI document."""
+
     parse: Parser
+    schemas: tuple[Any, ...]
     content_types: frozenset[str] = JSON_TYPES
 
 
 ADAPTERS: Final[dict[str, Adapter]] = {
-    "alertmanager": Adapter(alertmanager.parse),
-    "grafana": Adapter(grafana.parse),
-    "pagerduty": Adapter(pagerduty.parse),
-    "opsgenie": Adapter(opsgenie.parse),
-    "datadog": Adapter(datadog.parse),
-    "cloudwatch": Adapter(cloudwatch.parse, content_types=SNS_TYPES),
-    "zabbix": Adapter(zabbix.parse),
-    "alerta": Adapter(alerta.parse),
-    "generic": Adapter(generic.parse),
+    "alertmanager": Adapter(alertmanager.parse, (alertmanager.Webhook,)),
+    "grafana": Adapter(grafana.parse, (grafana.GrafanaWebhook,)),
+    "pagerduty": Adapter(pagerduty.parse, (pagerduty.Trigger, pagerduty.FollowUp)),
+    "opsgenie": Adapter(opsgenie.parse, (opsgenie.CreateAlert, opsgenie.AliasAction)),
+    "datadog": Adapter(datadog.parse, (datadog.DatadogEvent,)),
+    "cloudwatch": Adapter(cloudwatch.parse, (cloudwatch.SnsMessage,), SNS_TYPES),
+    "zabbix": Adapter(zabbix.parse, (zabbix.ZabbixEvent,)),
+    "alerta": Adapter(alerta.parse, (alerta.AlertaAlert,)),
+    "generic": Adapter(generic.parse, (generic.GenericAlert, generic.GenericBatch)),
 }
 """Adapters reachable at ``POST /api/v1/alerts/{source}``. PagerDuty's is also meant for
 ``POST /v2/enqueue`` and Alerta's for ``POST /api/alert``, their vendors' own paths."""
 
-PROMETHEUS: Final = Adapter(prometheus.parse)
+PROMETHEUS: Final = Adapter(prometheus.parse, (list[prometheus.PostableAlert],))
 """Prometheus posting directly, at ``POST /api/v2/alerts``."""
 
 __all__ = [
