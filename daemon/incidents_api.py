@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from daemon import store
+from daemon.api_body import read_api_body
 from daemon.appkeys import METRICS, REDIS, ROUTING, SETTINGS
 from daemon.auth import require_api
 from daemon.commit import Commit
@@ -22,7 +23,6 @@ from daemon.errors import error_response, json_response
 from daemon.keys import ESCALATIONS, incident_alerts
 from daemon.notify_stage import announce
 from daemon.routing_stage import escalation_timers
-from daemon.sources.common import PayloadError, decode
 from daemon.validation import FieldError
 from routing import RoutingTable, manual_escalation, resolve_recipients
 from routing.assign import apply_step, escalation_state, reassign
@@ -185,8 +185,9 @@ async def act(request: web.Request) -> web.Response:
 
 
 async def _act(request: web.Request) -> web.Response:
-    if (denied := _denied(request)) is not None:
-        return denied
+    body = await read_api_body(request, ActionBody, "invalid action body")
+    if isinstance(body, web.Response):
+        return body
     incident_id = request.match_info["id"]
     action = request.match_info["action"]
     if action not in ACTIONS:
@@ -195,14 +196,6 @@ async def _act(request: web.Request) -> web.Response:
             "unknown action",
             [FieldError("action", f"{action!r}; supported: {', '.join(ACTIONS)}")],
         )
-    if request.content_type != "application/json":
-        return error_response(
-            415, "unsupported content type", [FieldError("Content-Type", "send application/json")]
-        )
-    try:
-        body = decode(await request.read(), ActionBody)
-    except PayloadError as exc:
-        return error_response(400, "invalid action body", exc.errors)
     problem = _body_problem(action, body)
     if problem is not None:
         return error_response(400, "invalid action body", [problem])

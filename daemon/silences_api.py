@@ -15,11 +15,11 @@ import msgspec
 from aiohttp import web
 
 from daemon import keys
+from daemon.api_body import read_api_body
 from daemon.appkeys import REDIS, ROUTING, SETTINGS
 from daemon.auth import require_api
 from daemon.config_types import DURATION_PATTERN, seconds
 from daemon.errors import error_response, json_response
-from daemon.sources.common import PayloadError, decode
 from daemon.suppress_stage import SilenceRecord, compiled, load_records, records_decoder
 from daemon.validation import FieldError, dotted
 from routing import RoutingConfigError
@@ -60,16 +60,9 @@ def _view(record: SilenceRecord, now: float) -> dict[str, object]:
 
 
 async def create(request: web.Request) -> web.Response:
-    if (denied := require_api(request.app[SETTINGS].api, request)) is not None:
-        return denied
-    if request.content_type != "application/json":
-        return error_response(
-            415, "unsupported content type", [FieldError("Content-Type", "send application/json")]
-        )
-    try:
-        body = decode(await request.read(), NewSilence)
-    except PayloadError as exc:
-        return error_response(400, "invalid silence", exc.errors)
+    body = await read_api_body(request, NewSilence, "invalid silence")
+    if isinstance(body, web.Response):
+        return body
     now = time.time()
     starts_at = body.starts_at.timestamp() if body.starts_at else now
     if (body.ends_at is None) == (body.duration is None):
@@ -126,16 +119,9 @@ async def listing(request: web.Request) -> web.Response:
 
 
 async def expire(request: web.Request) -> web.Response:
-    if (denied := require_api(request.app[SETTINGS].api, request)) is not None:
-        return denied
-    if request.content_type != "application/json":
-        return error_response(
-            415, "unsupported content type", [FieldError("Content-Type", "send application/json")]
-        )
-    try:
-        body = decode(await request.read(), Expire)
-    except PayloadError as exc:
-        return error_response(400, "invalid request", exc.errors)
+    body = await read_api_body(request, Expire, "invalid request")
+    if isinstance(body, web.Response):
+        return body
     silence_id = request.match_info["id"]
     redis = request.app[REDIS]
     raw = await redis.hget(keys.SILENCES, silence_id)

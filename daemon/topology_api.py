@@ -13,10 +13,10 @@ import msgspec
 from aiohttp import web
 
 from daemon import keys
+from daemon.api_body import read_api_body
 from daemon.appkeys import REDIS, SETTINGS
 from daemon.auth import require_api
 from daemon.errors import error_response, json_response
-from daemon.sources.common import PayloadError, decode
 from daemon.validation import FieldError
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -43,16 +43,9 @@ def problems(topology: Topology) -> list[FieldError]:
 
 
 async def put_topology(request: web.Request) -> web.Response:
-    if (denied := require_api(request.app[SETTINGS].api, request)) is not None:
-        return denied
-    if request.content_type != "application/json":
-        return error_response(
-            415, "unsupported content type", [FieldError("Content-Type", "send application/json")]
-        )
-    try:
-        topology = decode(await request.read(), Topology)
-    except PayloadError as exc:
-        return error_response(400, "invalid topology", exc.errors)
+    topology = await read_api_body(request, Topology, "invalid topology")
+    if isinstance(topology, web.Response):
+        return topology
     if errors := problems(topology):
         return error_response(400, "invalid topology", errors)
     await request.app[REDIS].set(keys.TOPOLOGY, msgspec.json.encode(topology))
