@@ -40,7 +40,10 @@ def triaged_command() -> list[str]:
 class Daemon:
     """One ``triaged serve`` process on a data directory; restartable on the same files."""
 
-    def __init__(self, data_dir: Path, config: Path, *, port: int | None = None):
+    def __init__(
+        self, data_dir: Path, config: Path, *, port: int | None = None, redis_url: str | None = None
+    ):
+        self.redis_url = redis_url
         self.data_dir = data_dir
         self.config = config
         self.port = port or free_port()
@@ -64,6 +67,7 @@ class Daemon:
                 str(self.data_dir),
                 "--port",
                 str(self.port),
+                *(["--redis-url", self.redis_url] if self.redis_url else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

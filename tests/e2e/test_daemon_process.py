@@ -15,6 +15,7 @@ import aiohttp
 import psutil
 import pytest
 
+from daemon.embedded_redis import EmbeddedRedis
 from tests.e2e.daemon_process import Daemon, triaged_command
 from tests.payloads import am_alert, am_webhook
 from tests.waiting import eventually
@@ -197,3 +198,36 @@ def test_config_check_names_file_line_and_field(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert f"{bad}:2: server.port:" in result.stderr
+
+
+async def test_two_daemons_on_one_redis_open_one_incident_per_key(tmp_path: Path) -> None:
+    store = EmbeddedRedis(tmp_path / "shared-redis")
+    url = store.start()
+    config = tmp_path / "triaged.yaml"
+    config.write_text(CONFIG)
+    daemons = [Daemon(tmp_path / f"data{i}", config, redis_url=url) for i in range(2)]
+    try:
+        for daemon in daemons:
+            daemon.start()
+        async with aiohttp.ClientSession() as session:
+
+            async def post(i: int) -> None:
+                alert = am_alert({"alertname": f"Err{i}", "service": f"svc{i % 5}", "pod": str(i)})
+                base = daemons[i % 2].url
+                async with session.post(
+                    f"{base}/api/v1/alerts/alertmanager", json=am_webhook([alert])
+                ) as r:
+                    assert r.status == 202
+
+            await asyncio.gather(*(post(i) for i in range(200)))
+
+            async def all_in() -> list[dict[str, Any]] | None:
+                found = await all_incidents(session, daemons[0].url)
+                return found if sum(i["alert_count"] for i in found) == 200 else None
+
+            incidents = await eventually(all_in, within=30, what="200 alerts in incidents")
+        assert sorted(i["key"] for i in incidents) == [f"service=svc{n}" for n in range(5)]
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+        store.stop()
