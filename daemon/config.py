@@ -24,6 +24,7 @@ from daemon.config_types import (
 from daemon.delivery.config import ChannelConfig, validate_channels
 from daemon.validation import FieldError, dotted, explain
 from routing import RoutingConfigError, RoutingTable, load_routing
+from triage.process.config import ProcessConfig, check_process
 
 # Senders with settings under ``sources:``; kept in step with daemon.sources.ADAPTERS by a test.
 KNOWN_SOURCES = frozenset(
@@ -134,6 +135,7 @@ class Config(ConfigSection):
     lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
     routing_file: str | None = None
     channels: list[ChannelConfig] = []
+    process: ProcessConfig = msgspec.field(default_factory=ProcessConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
@@ -195,6 +197,10 @@ def _check(config: Config) -> list[FieldError]:
             )
         )
     errors += validate_channels(config.channels)
+    errors += [
+        FieldError(field=dotted(p.path), message=p.message, path=p.path)
+        for p in check_process(config.process)
+    ]
     for name in config.sources:
         if name not in KNOWN_SOURCES:
             known = ", ".join(sorted(KNOWN_SOURCES))

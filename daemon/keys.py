@@ -24,6 +24,7 @@ HEARTBEATS: Final = PREFIX + "timers:heartbeat"
 ESCALATIONS: Final = PREFIX + "timers:escalation"
 SILENCES: Final = PREFIX + "silences"
 TOPOLOGY: Final = PREFIX + "topology"
+HISTORY: Final = PREFIX + "history:facts"
 INHIBITING: Final = PREFIX + "inhibiting"
 SUPPRESSED_INCIDENTS: Final = PREFIX + "suppressed-incidents"
 

@@ -1,0 +1,169 @@
+"""``triaged import`` and ``triaged report``: incident history in, KPIs out.
+
+Imported history (today: the UCI incident event log format) is stored as incident facts
+beside the live incidents, so ``triaged report`` measures both with one definition of
+every KPI (docs/process.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from daemon import keys, store
+from daemon.app import connect
+from daemon.config_types import ConfigError
+from daemon.embedded_redis import EmbeddedRedis
+from daemon.settings import Settings, build_settings
+from triage.process.config import compile_process
+from triage.process.kpis import (
+    IncidentFacts,
+    compute_kpis,
+    facts_from_record,
+    render_table,
+    to_csv,
+    to_json,
+)
+from triage.process.uci_import import import_uci
+
+_facts = msgspec.msgpack.Decoder(IncidentFacts)
+_encode = msgspec.msgpack.Encoder()
+_FORMATS = {"table": render_table, "csv": to_csv, "json": to_json}
+
+
+def add_commands(commands: Any) -> None:
+    importer = commands.add_parser("import", help="import incident history for reports")
+    importer.add_argument("--uci", required=True, help="the UCI incident_event_log.csv.gz")
+    _store_options(importer)
+    importer.set_defaults(run=_import)
+
+    report = commands.add_parser("report", help="incident KPIs: MTTA, MTTR, targets, rates")
+    report.add_argument("--from", dest="start", help="ISO date or time (default: all)")
+    report.add_argument("--to", dest="end", help="ISO date or time (default: now)")
+    report.add_argument(
+        "--group-by", choices=["group", "priority", "category", "service", "procedure"]
+    )
+    report.add_argument("--format", choices=sorted(_FORMATS), default="table")
+    report.add_argument("--output", help="write to this file instead of the terminal")
+    _store_options(report)
+    report.set_defaults(run=_report)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="triaged config file")
+    parser.add_argument("--redis-url", help="the daemon's Redis (default: its embedded one)")
+    parser.add_argument("--data-dir", help="data dir of the embedded Redis")
+
+
+@contextlib.asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[Redis]:
+    """The daemon's Redis: its URL, the running embedded server's socket, or (when no
+    daemon runs) the embedded server started on the data dir for this command."""
+    embedded = None
+    url = settings.redis_url or f"unix://{(settings.data_dir / 'redis.sock').resolve()}"
+    redis = connect(url)
+    try:
+        await redis.ping()
+    except (RedisConnectionError, OSError):
+        await redis.aclose()
+        if settings.redis_url:
+            raise
+        embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.config.store.appendfsync)
+        redis = connect(embedded.start())
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _settings(args: argparse.Namespace) -> Settings | None:
+    try:
+        return build_settings(
+            config_path=args.config, data_dir=args.data_dir, redis_url=args.redis_url
+        )
+    except ConfigError as exc:
+        print(f"triaged: invalid configuration:\n{exc}", file=sys.stderr)
+        return None
+
+
+def _import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 1
+    started = time.perf_counter()
+    procedures = compile_process(settings.config.process).procedures
+    imported = import_uci(Path(args.uci), procedures=procedures)
+    asyncio.run(_store_facts(settings, imported.facts))
+    print(
+        f"imported {len(imported.facts)} incidents ({imported.events} events) "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+async def _store_facts(settings: Settings, facts: list[IncidentFacts]) -> None:
+    async with _store(settings) as redis:
+        for start in range(0, len(facts), 5000):
+            chunk = facts[start : start + 5000]
+            await redis.hset(keys.HISTORY, mapping={f.id: _encode.encode(f) for f in chunk})
+
+
+def _when(text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 1
+    process = compile_process(settings.config.process)
+    now = time.time()
+    facts = asyncio.run(_all_facts(settings))
+    report = compute_kpis(
+        facts,
+        start=_when(args.start, 0.0),
+        end=_when(args.end, now),
+        now=now,
+        targets=process.targets,
+        group_by=args.group_by,
+        settings=process.kpis,
+    )
+    text = _FORMATS[args.format](report)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text)
+    return 0
+
+
+async def _all_facts(settings: Settings) -> list[IncidentFacts]:
+    """Imported history plus every live incident still in the store."""
+    async with _store(settings) as redis:
+        raw = cast("dict[bytes, bytes]", await redis.hgetall(keys.HISTORY))
+        facts = [_facts.decode(value) for value in raw.values()]
+        cursor: int | None = None
+        while True:
+            page, cursor = await store.list_incidents(redis, {}, limit=500, before=cursor)
+            for incident in page:
+                details = await store.incident_details(redis, incident.id)
+                if details is not None:
+                    facts.append(facts_from_record(details[0], details[2]))
+            if cursor is None:
+                return facts
