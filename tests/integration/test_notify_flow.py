@@ -20,7 +20,7 @@ from tests.waiting import eventually
 SECRET = b"hook-secret"
 
 
-async def test_routed_incident_is_announced_signed_on_open_and_resolve(
+async def test_routed_incident_is_announced_signed_on_open_and_resolve_despite_a_silence(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     received: list[dict[str, Any]] = []
@@ -59,6 +59,14 @@ async def test_routed_incident_is_announced_signed_on_open_and_resolve(
             firing = am_webhook([am_alert(labels, starts_at=started)])
             assert (await client.post("/api/v1/alerts/alertmanager", json=firing)).status == 202
             await eventually(lambda: _count(received, 1), what="the opening notification")
+            # A silence starting now does not hide the resolution of what was announced.
+            silence = {
+                "matchers": ['service="payments"'],
+                "duration": "1h",
+                "created_by": "bob",
+                "comment": "deploy",
+            }
+            assert (await client.post("/api/v1/silences", json=silence)).status == 201
             resolved = am_webhook(
                 [am_alert(labels, status="resolved", starts_at=started, ends_at=time.time())]
             )
