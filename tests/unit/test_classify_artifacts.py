@@ -1,0 +1,131 @@
+"""Model files: what is written, and every way a file is refused on load."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from triage.classify import ModelLoadError
+from triage.classify.artifacts import load_model, manifest_path, read_manifest
+from triage.classify.datasets import Dataset, Example
+from triage.classify.estimators import SPEC_BY_NAME
+from triage.classify.training import publish, train_spec
+from triage.classify.values import TriageInput
+
+WORDS = {
+    "databases": ["postgres replication lag", "mysql too many connections", "redis evicting keys"],
+    "storage": ["ceph osd down", "zfs pool degraded", "minio disk offline"],
+    "orchestrators": [
+        "kubernetes pod crash looping",
+        "node not ready",
+        "deployment replicas missing",
+    ],
+}
+
+
+def examples(offset: int) -> list[Example]:
+    return [
+        Example(TriageInput(title=f"{text} {n}", description=text), label, f"{label}{n}{offset}")
+        for label, texts in WORDS.items()
+        for n in range(4)
+        for text in texts
+    ]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    data = root / "data.txt"
+    data.write_text("synthetic", encoding="utf-8")
+    dataset = Dataset(
+        "synthetic",
+        data,
+        "0" * 64,
+        "CC0",
+        "written for this test",
+        examples(0),
+        examples(1),
+        examples(2),
+    )
+    spec = SPEC_BY_NAME["alert-category"]
+    trained = train_spec(spec, dataset)
+    publish(trained, dataset, root / "out", created=datetime(2026, 1, 2, tzinfo=UTC))
+    return root / "out"
+
+
+def test_written_files_describe_the_model(models_dir: Path) -> None:
+    manifest = read_manifest(models_dir, "alert-category")
+    assert manifest.version.startswith("2026.01.02-")
+    assert manifest.artifact == f"alert-category-{manifest.version}.joblib"
+    assert manifest.labels == sorted(WORDS)
+    assert manifest.feature_schema == "alert-text/v1"
+    assert manifest.data.dataset == "synthetic"
+    assert manifest.test_metrics.n == len(examples(2))
+    card = (models_dir / "alert-category.md").read_text(encoding="utf-8")
+    assert "Licence: CC0" in card
+    assert manifest.artifact_sha256 in card
+
+
+def test_loaded_model_predicts(models_dir: Path) -> None:
+    model = load_model(models_dir, "alert-category", "alert-text")
+    proba = model.proba([TriageInput(description="ceph osd down")])
+    assert model.classes[int(proba.argmax())] == "storage"
+
+
+def copy_dir(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_tampered_artifact_is_refused_naming_file_and_hash(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    work = copy_dir(models_dir, tmp_path / "m")
+    manifest = read_manifest(work, "alert-category")
+    artifact = work / manifest.artifact
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    with pytest.raises(ModelLoadError, match=rf"{manifest.artifact}: sha256 .* does not match"):
+        load_model(work, "alert-category", "alert-text")
+
+
+def test_other_feature_schema_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    work = copy_dir(models_dir, tmp_path / "m")
+    path = manifest_path(work, "alert-category")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["feature_schema"] = "alert-text/v0"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"feature schema 'alert-text/v0' does not match"):
+        load_model(work, "alert-category", "alert-text")
+
+
+def test_missing_or_broken_manifest_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="manifest missing"):
+        load_model(tmp_path, "alert-category", "alert-text")
+    work = copy_dir(models_dir, tmp_path / "m")
+    manifest_path(work, "alert-category").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="invalid manifest"):
+        load_model(work, "alert-category", "alert-text")
+
+
+def test_missing_artifact_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    work = copy_dir(models_dir, tmp_path / "m")
+    (work / read_manifest(work, "alert-category").artifact).unlink()
+    with pytest.raises(ModelLoadError, match="is missing"):
+        load_model(work, "alert-category", "alert-text")
+
+
+def test_other_scikit_learn_minor_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    work = copy_dir(models_dir, tmp_path / "m")
+    path = manifest_path(work, "alert-category")
+    manifest = read_manifest(work, "alert-category")
+    path.write_bytes(
+        msgspec.json.encode(msgspec.structs.replace(manifest, sklearn_version="0.1.0"))
+    )
+    with pytest.raises(ModelLoadError, match=r"scikit-learn 0\.1\.0"):
+        load_model(work, "alert-category", "alert-text")
