@@ -164,6 +164,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             max_batch_alerts=pipeline.max_batch_alerts,
             claim_idle=seconds(pipeline.claim_idle),
             max_deliveries=pipeline.max_deliveries,
+            clock=settings.clock,
         )
         for _ in range(pipeline.workers)
     ]
@@ -174,12 +175,13 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         public_url=settings.config.server.public_url,
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
+        clock=settings.clock,
     )
     app[WORKERS].extend(workers)
     alive = metrics.workers_alive
     tasks = [asyncio.create_task(_supervised(w.run, stop, alive), name=w.consumer) for w in workers]
     tasks.append(asyncio.create_task(_supervised(scheduler.run, stop), name="scheduler"))
-    delivery = DeliveryWorker(app[REDIS], settings.config.channels, metrics)
+    delivery = DeliveryWorker(app[REDIS], settings.config.channels, metrics, clock=settings.clock)
     tasks.append(asyncio.create_task(_supervised(delivery.run, stop), name="delivery"))
     yield
     stop.set()

@@ -7,7 +7,6 @@ so with several daemons a miss is raised once and a late check-in resolves it on
 from __future__ import annotations
 
 import re
-import time
 from typing import Annotated
 
 import msgspec
@@ -39,8 +38,10 @@ class CheckIn(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
 
 
-def _queue_alert(commit: Commit, name: str, state: HeartbeatState, status: AlertStatus) -> None:
-    event = heartbeat_alert(name, state, status=status, now=time.time())
+def _queue_alert(
+    commit: Commit, name: str, state: HeartbeatState, status: AlertStatus, now: float
+) -> None:
+    event = heartbeat_alert(name, state, status=status, now=now)
     fields = encode_events("heartbeat", [event])
     commit.command(
         "XADD", keys.INGEST_STREAM, "*", *(item for pair in fields.items() for item in pair)
@@ -79,7 +80,8 @@ async def check_in(request: web.Request) -> web.Response:
         raw = await redis.get(keys.heartbeat(name))
         prev = None if raw is None else _codec.decode(raw)
         try:
-            state = beat(prev, interval, time.time())
+            now = settings.clock()
+            state = beat(prev, interval, now)
         except ValueError:
             return error_response(
                 400, "invalid heartbeat", [FieldError("interval", "a new heartbeat needs one")]
@@ -89,7 +91,7 @@ async def check_in(request: web.Request) -> web.Response:
         commit.set(keys.heartbeat(name), msgspec.json.encode(state))
         commit.zadd(keys.HEARTBEATS, {name: state.deadline})
         if prev is not None and prev.missing:
-            _queue_alert(commit, name, prev, AlertStatus.RESOLVED)
+            _queue_alert(commit, name, prev, AlertStatus.RESOLVED, now)
         if await commit.apply(redis):
             break
     request.app[METRICS].heartbeats.labels("received").inc()
@@ -115,7 +117,7 @@ async def raise_missed(redis: Redis, now: float) -> int:
                 keys.heartbeat(name),
                 msgspec.json.encode(msgspec.structs.replace(state, missing=True)),
             )
-            _queue_alert(commit, name, state, AlertStatus.FIRING)
+            _queue_alert(commit, name, state, AlertStatus.FIRING, now)
         if await commit.apply(redis) and missed:
             raised += 1
             log.warning("heartbeat_missed", heartbeat=name)

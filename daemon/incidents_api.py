@@ -6,7 +6,6 @@ the timeline; a transition the lifecycle forbids is a 409 saying what is allowed
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -205,7 +204,7 @@ async def _act(request: web.Request) -> web.Response:
         return error_response(
             400, "invalid action body", [FieldError("group", f"unknown group; known: {known}")]
         )
-    now = time.time()
+    now = request.app[SETTINGS].clock()
     metrics = request.app[METRICS]
 
     public_url = request.app[SETTINGS].config.server.public_url

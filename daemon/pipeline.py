@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import structlog
@@ -93,8 +93,10 @@ class Worker:
         claim_idle: float,
         max_deliveries: int,
         consumer: str | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.redis = redis
+        self.clock = clock
         self.settings = settings
         self.routing = routing
         self.public_url = public_url
@@ -195,7 +197,7 @@ class Worker:
             except IdsExhausted:
                 ids += await store.allocate_ids(self.redis, 1 + len(ids))
         table = self.routing.table
-        now = time.time()
+        now = self.clock()
         silences = await self.silences.current(table)
         sources = await inhibiting_states(self.redis) if table.inhibit_rules else []
         inhibiting, not_inhibiting = suppress(outcome, table, silences, sources, now)
@@ -243,7 +245,7 @@ class Worker:
             1 for entries in outcome.timeline.values() for e in entries if e.kind == "resolve"
         )
         m.incidents_resolved.labels("auto").inc(resolved)
-        now = time.time()
+        now = self.clock()
         for event in events:
             if isinstance(event, Alert):
                 m.end_to_end.observe(max(0.0, now - event.received_at))

@@ -6,7 +6,6 @@ leaves no trace in the store; an accepted one is in the stream before the 202 is
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -84,7 +83,7 @@ async def _receive_bound(request: web.Request, source: str, adapter: Adapter) ->
             )
             return _refuse(metrics, source, unauthorized(credentials, problem))
         identity = "signature"
-    received_at = time.time()
+    received_at = settings.clock()
     try:
         received = adapter.parse(body, received_at, settings.limits)
     except PayloadError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import cast
 
 import structlog
@@ -57,8 +58,10 @@ class Scheduler:
         retain_closed: float,
         retain_resolved_alerts: float,
         interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
     ):
         self.redis = redis
+        self.clock = clock
         self.metrics = metrics
         self.routing = routing
         self.public_url = public_url
@@ -72,7 +75,7 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.tick(time.time())
+                await self.tick(self.clock())
                 self.metrics.redis_up.set(1)
             except RedisError as exc:
                 self.metrics.redis_up.set(0)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -46,6 +47,9 @@ class Settings(msgspec.Struct, frozen=True):
     source_credentials: Mapping[str, Credentials]
     routing: RoutingTable
     insecure: bool = False
+    clock: Callable[[], float] = time.time
+    """The daemon's notion of now (epoch seconds) for every decision it makes: the
+    pipeline, the scheduler and the APIs all read it, so a test can drive time."""
 
     @property
     def limits(self) -> Limits:
@@ -94,6 +98,7 @@ def build_settings(
     redis_url: str | None = None,
     insecure: bool = False,
     environ: Mapping[str, str] = os.environ,
+    clock: Callable[[], float] = time.time,
 ) -> Settings:
     path = Path(config_path or environ.get("TRIAGED_CONFIG") or default_config_path())
     config = load_config(path)
@@ -127,6 +132,7 @@ def build_settings(
         source_credentials=source_credentials,
         routing=routing_table(config, path),
         insecure=insecure,
+        clock=clock,
     )
 
 

@@ -6,7 +6,6 @@ it, so the record of why alerts were muted stays.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -63,7 +62,7 @@ async def create(request: web.Request) -> web.Response:
     body = await read_api_body(request, NewSilence, "invalid silence")
     if isinstance(body, web.Response):
         return body
-    now = time.time()
+    now = request.app[SETTINGS].clock()
     starts_at = body.starts_at.timestamp() if body.starts_at else now
     if (body.ends_at is None) == (body.duration is None):
         return error_response(
@@ -99,7 +98,7 @@ async def listing(request: web.Request) -> web.Response:
         return error_response(
             400, "invalid query", [FieldError("state", "active, pending or expired")]
         )
-    now = time.time()
+    now = request.app[SETTINGS].clock()
     records = [
         r
         for r in await load_records(request.app[REDIS])
@@ -130,7 +129,7 @@ async def expire(request: web.Request) -> web.Response:
             404, "silence not found", [FieldError("id", f"no silence {silence_id!r}")]
         )
     record = records_decoder.decode(raw)
-    now = time.time()
+    now = request.app[SETTINGS].clock()
     if record.ends_at <= now:
         return error_response(409, "silence already expired", [FieldError("id", silence_id)])
     ended = msgspec.structs.replace(

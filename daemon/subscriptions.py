@@ -10,7 +10,6 @@ the pending or confirmed subscriptions are listed at
 from __future__ import annotations
 
 import asyncio
-import time
 from urllib.parse import urlparse
 
 import aiohttp
@@ -44,7 +43,7 @@ def _key(source: str) -> str:
 
 async def record(app: web.Application, source: str, origin: str, url: str) -> None:
     subscription = Subscription(
-        source=source, origin=origin, subscribe_url=url, received_at=time.time()
+        source=source, origin=origin, subscribe_url=url, received_at=app[SETTINGS].clock()
     )
     await app[REDIS].hset(_key(source), origin or url, msgspec.json.encode(subscription))
     log.warning("subscription_pending", source=source, origin=origin, subscribe_url=url)

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 import structlog
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from daemon.app import create_app
+from tests.clock import ManualClock
+from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook
 from tests.waiting import eventually
 
@@ -195,3 +198,23 @@ async def test_logs_name_the_incident_and_its_opening_alert(client: Client) -> N
     assert opened["incident_id"] == incident["id"]
     assert opened["fingerprint"] == incident["fingerprints"][0]
     assert opened["source"] == "alertmanager"
+
+
+async def test_the_injected_clock_dates_alerts_and_actions(make_settings: SettingsFactory) -> None:
+    clock = ManualClock()
+    opened_at = clock.now
+    async with TestClient(TestServer(create_app(make_settings(clock=clock)))) as client:
+        alert = {"summary": "disk full", "service": "db"}
+        assert (await client.post("/api/v1/alerts/generic", json=alert)).status == 202
+
+        async def listed() -> list[dict[str, Any]] | None:
+            body = await (await client.get("/api/v1/incidents")).json()
+            return body["incidents"] or None
+
+        (incident,) = await eventually(listed, what="the incident")
+        assert incident["created_at"] == "2026-01-01T00:00:00Z"
+        clock.advance(90)
+        status, acked = await act(client, incident["id"], "acknowledge")
+        assert status == 200
+        assert acked["acknowledged_at"] == "2026-01-01T00:01:30Z"
+        assert clock.now - opened_at == 90
