@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -24,12 +25,24 @@ from daemon import (
     ops,
     receive,
     reload,
+    retrain,
     silences_api,
     subscriptions,
     topology_api,
 )
-from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, ROUTING, SETTINGS, WORKERS
+from daemon.appkeys import (
+    APPENDER,
+    METRICS,
+    MODELS,
+    RATE_LIMITER,
+    REDIS,
+    ROUTING,
+    SETTINGS,
+    WORKERS,
+)
+from daemon.classify_stage import ClassifyStage
 from daemon.config_types import seconds
+from daemon.corrections import CorrectionsFeed
 from daemon.delivery import DeliveryWorker
 from daemon.delivery import api as delivery_api
 from daemon.embedded_redis import EmbeddedRedis
@@ -40,6 +53,8 @@ from daemon.pipeline import Worker, ensure_group
 from daemon.routing_stage import RoutingRef
 from daemon.scheduler import Scheduler
 from daemon.settings import Settings
+from daemon.store import connect
+from daemon.triage_models import load_triager, watch
 
 log = structlog.get_logger("triaged.app")
 
@@ -51,6 +66,8 @@ class StoreError(Exception):
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
+    """The daemon as an aiohttp application; raises ``ModelLoadError`` when a model file
+    fails its checks, so a daemon never serves with a model it cannot trust."""
     app = web.Application(
         client_max_size=settings.config.server.max_body_bytes,
         middlewares=[_edge],
@@ -60,6 +77,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     app[WORKERS] = []
     app[RATE_LIMITER] = settings.rate_limiter()
     app[ROUTING] = RoutingRef(settings.routing)
+    app[MODELS] = load_triager(settings, app[METRICS])
     app[subscriptions.CONFIRMATIONS] = set()
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_appender_ctx)
@@ -83,6 +101,7 @@ def _add_routes(app: web.Application) -> None:
     silences_api.add_routes(app)
     topology_api.add_routes(app)
     delivery_api.add_routes(app)
+    retrain.add_routes(app)
     app.router.add_post("/api/v1/routing/reload", reload.reload_handler)
     app.router.add_get("/api/v1/openapi.json", ops.openapi_json)
     app.router.add_get("/api/v1/schemas/generic-alert.json", ops.generic_alert_schema)
@@ -127,10 +146,6 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
             log.info("embedded_redis_stopped")
 
 
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, max_connections=256)
-
-
 async def check_store(redis: Redis) -> None:
     info = await redis.info("server")
     version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
@@ -153,6 +168,10 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
     pipeline = settings.config.pipeline
     stop = asyncio.Event()
+    feed = CorrectionsFeed(app[REDIS], app[MODELS])
+    remembered = await feed.catch_up()
+    log.info("corrections_remembered", count=remembered)
+    classify = ClassifyStage(app[MODELS], feed, settings.config.triage.priority, metrics)
     workers = [
         Worker(
             app[REDIS],
@@ -165,6 +184,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             claim_idle=seconds(pipeline.claim_idle),
             max_deliveries=pipeline.max_deliveries,
             clock=settings.clock,
+            classify=classify,
         )
         for _ in range(pipeline.workers)
     ]
@@ -183,9 +203,12 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks.append(asyncio.create_task(_supervised(scheduler.run, stop), name="scheduler"))
     delivery = DeliveryWorker(app[REDIS], settings.config.channels, metrics, clock=settings.clock)
     tasks.append(asyncio.create_task(_supervised(delivery.run, stop), name="delivery"))
+    models = functools.partial(watch, app[MODELS], settings, metrics)
+    tasks.append(asyncio.create_task(_supervised(models, stop), name="models"))
     yield
     stop.set()
     await asyncio.gather(*tasks)
+    classify.close()
 
 
 async def _supervised(

@@ -11,6 +11,7 @@ from daemon.pipeline import Worker
 from daemon.ratelimit import RateLimiter
 from daemon.routing_stage import RoutingRef
 from daemon.settings import Settings
+from daemon.triage_models import TriagerRef
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -19,3 +20,4 @@ APPENDER = web.AppKey("appender", StreamAppender)
 WORKERS = web.AppKey("workers", list[Worker])
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 ROUTING = web.AppKey("routing", RoutingRef)
+MODELS = web.AppKey("models", TriagerRef)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import structlog
 from aiohttp import web
 
-from daemon import history_cli, logs, route_cli
+from daemon import history_cli, logs, retrain, route_cli
 from daemon.config_types import ConfigError, seconds
 from daemon.settings import Settings, build_settings, exposure_problem
 
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_config_check)
     route_cli.add_commands(commands)
     history_cli.add_commands(commands)
+    retrain.add_commands(commands)
     return parser
 
 
@@ -85,7 +86,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"triaged: {problem}", file=sys.stderr)
         return 2
     from daemon.app import create_app  # imported late: `config check` stays light
+    from triage.classify import ModelLoadError
 
+    try:
+        app = create_app(settings)
+    except ModelLoadError as exc:
+        print(f"triaged: refusing to start: {exc}", file=sys.stderr)
+        return 2
     loop = _new_loop()
     log.info(
         "starting",
@@ -95,7 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
         store=settings.redis_url or f"embedded ({settings.data_dir})",
     )
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         shutdown_timeout=seconds(settings.config.server.shutdown_timeout),

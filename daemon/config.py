@@ -24,6 +24,7 @@ from daemon.config_types import (
 from daemon.delivery.config import ChannelConfig, validate_channels
 from daemon.validation import FieldError, dotted, explain
 from routing import RoutingConfigError, RoutingTable, load_routing
+from triage.classify.priority import PriorityPolicy
 from triage.process.config import ProcessConfig, check_process
 
 # Senders with settings under ``sources:``; kept in step with daemon.sources.ADAPTERS by a test.
@@ -110,6 +111,18 @@ class CorrelationConfig(ConfigSection):
     reopen_window: Duration = "10m"
 
 
+class TriageSection(ConfigSection):
+    """Trained triage (docs/models.md). Relative paths are relative to the config file."""
+
+    models_dir: str | None = None  # retrained models; null: <data_dir>/models
+    datasets_dir: str | None = None  # base training data for retrain; null: retrain refused
+    retrain_sample: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    group_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    ticket_sources: list[str] = msgspec.field(default_factory=lambda: ["generic"])
+    memory_similarity: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    priority: PriorityPolicy = msgspec.field(default_factory=PriorityPolicy)
+
+
 class LifecycleConfig(ConfigSection):
     auto_resolve_grace: Duration = "0s"
 
@@ -133,6 +146,7 @@ class Config(ConfigSection):
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
     lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
+    triage: TriageSection = msgspec.field(default_factory=TriageSection)
     routing_file: str | None = None
     channels: list[ChannelConfig] = []
     process: ProcessConfig = msgspec.field(default_factory=ProcessConfig)

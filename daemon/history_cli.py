@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from daemon import keys, store
-from daemon.app import connect
-from daemon.config_types import ConfigError
-from daemon.embedded_redis import EmbeddedRedis
-from daemon.settings import Settings, build_settings
+from daemon.offline import offline_settings, open_store, store_options
+from daemon.settings import Settings
 from triage.process.config import compile_process
 from triage.process.kpis import (
     IncidentFacts,
@@ -45,7 +38,7 @@ _FORMATS = {"table": render_table, "csv": to_csv, "json": to_json}
 def add_commands(commands: Any) -> None:
     importer = commands.add_parser("import", help="import incident history for reports")
     importer.add_argument("--uci", required=True, help="the UCI incident_event_log.csv.gz")
-    _store_options(importer)
+    store_options(importer)
     importer.set_defaults(run=_import)
 
     report = commands.add_parser("report", help="incident KPIs: MTTA, MTTR, targets, rates")
@@ -56,51 +49,12 @@ def add_commands(commands: Any) -> None:
     )
     report.add_argument("--format", choices=sorted(_FORMATS), default="table")
     report.add_argument("--output", help="write to this file instead of the terminal")
-    _store_options(report)
+    store_options(report)
     report.set_defaults(run=_report)
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="triaged config file")
-    parser.add_argument("--redis-url", help="the daemon's Redis (default: its embedded one)")
-    parser.add_argument("--data-dir", help="data dir of the embedded Redis")
-
-
-@contextlib.asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Redis]:
-    """The daemon's Redis: its URL, the running embedded server's socket, or (when no
-    daemon runs) the embedded server started on the data dir for this command."""
-    embedded = None
-    url = settings.redis_url or f"unix://{(settings.data_dir / 'redis.sock').resolve()}"
-    redis = connect(url)
-    try:
-        await redis.ping()
-    except (RedisConnectionError, OSError):
-        await redis.aclose()
-        if settings.redis_url:
-            raise
-        embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.config.store.appendfsync)
-        redis = connect(embedded.start())
-    try:
-        yield redis
-    finally:
-        await redis.aclose()
-        if embedded is not None:
-            embedded.stop()
-
-
-def _settings(args: argparse.Namespace) -> Settings | None:
-    try:
-        return build_settings(
-            config_path=args.config, data_dir=args.data_dir, redis_url=args.redis_url
-        )
-    except ConfigError as exc:
-        print(f"triaged: invalid configuration:\n{exc}", file=sys.stderr)
-        return None
-
-
 def _import(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = offline_settings(args)
     if settings is None:
         return 1
     started = time.perf_counter()
@@ -115,7 +69,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 async def _store_facts(settings: Settings, facts: list[IncidentFacts]) -> None:
-    async with _store(settings) as redis:
+    async with open_store(settings) as redis:
         for start in range(0, len(facts), 5000):
             chunk = facts[start : start + 5000]
             await redis.hset(keys.HISTORY, mapping={f.id: _encode.encode(f) for f in chunk})
@@ -129,7 +83,7 @@ def _when(text: str | None, default: float) -> float:
 
 
 def _report(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = offline_settings(args)
     if settings is None:
         return 1
     process = compile_process(settings.config.process)
@@ -155,7 +109,7 @@ def _report(args: argparse.Namespace) -> int:
 
 async def _all_facts(settings: Settings) -> list[IncidentFacts]:
     """Imported history plus every live incident still in the store."""
-    async with _store(settings) as redis:
+    async with open_store(settings) as redis:
         raw = cast("dict[bytes, bytes]", await redis.hgetall(keys.HISTORY))
         facts = [_facts.decode(value) for value in raw.values()]
         cursor: int | None = None

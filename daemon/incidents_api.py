@@ -13,11 +13,12 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from daemon import store
+from daemon import corrections, store
 from daemon.api_body import read_api_body
-from daemon.appkeys import METRICS, REDIS, ROUTING, SETTINGS
+from daemon.appkeys import METRICS, MODELS, REDIS, ROUTING, SETTINGS
 from daemon.auth import require_api
 from daemon.commit import Commit
+from daemon.corrections import CorrectionRecord
 from daemon.errors import error_response, json_response
 from daemon.keys import ESCALATIONS, incident_alerts
 from daemon.notify_stage import announce
@@ -34,6 +35,7 @@ from triage.incident import (
     TransitionError,
     perform,
 )
+from triage.incident_triage import reclassify, training_label
 
 log = structlog.get_logger("triaged.incidents")
 
@@ -46,10 +48,13 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
     message: Annotated[str, msgspec.Meta(max_length=65536)] = ""
     reason: Annotated[str, msgspec.Meta(max_length=4096)] = ""
     group: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    priority: Annotated[str, msgspec.Meta(pattern="^P[1-5]$")] | None = None
 
 
 ROUTING_ACTIONS = ("escalate", "reassign")
-ACTIONS = (*(str(a) for a in Action), *ROUTING_ACTIONS)
+TRIAGE_ACTIONS = ("reclassify",)
+ACTIONS = (*(str(a) for a in Action), *ROUTING_ACTIONS, *TRIAGE_ACTIONS)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -83,6 +88,7 @@ def incident_view(incident: Incident, fingerprints: list[str]) -> dict[str, Any]
         "escalation_policy": incident.escalation_policy,
         "channels": incident.channels,
         "source": incident.source,
+        "description": incident.description,
         "suppressed_by": incident.suppressed_by,
         "triage": incident.triage,
     }
@@ -195,7 +201,8 @@ async def _act(request: web.Request) -> web.Response:
             "unknown action",
             [FieldError("action", f"{action!r}; supported: {', '.join(ACTIONS)}")],
         )
-    problem = _body_problem(action, body)
+    known_categories = request.app[MODELS].categories
+    problem = _body_problem(action, body, known_categories)
     if problem is not None:
         return error_response(400, "invalid action body", [problem])
     table = request.app[ROUTING].table
@@ -212,12 +219,19 @@ async def _act(request: web.Request) -> web.Response:
     def follow_up(commit: Commit, old: Incident, new: Incident) -> Incident:
         due = escalation_timers([new], table)
         store.write_timers(commit, ESCALATIONS, due.due, due.cleared)
+        label = training_label(old, new)
+        if label is not None:
+            corrections.queue(
+                commit,
+                CorrectionRecord(
+                    incident_id=old.id, actor=body.actor, at=now, action=action, correction=label
+                ),
+            )
         return announce(commit, old, new, now=now, public_url=public_url)
 
+    decision = _decision(action, body, table, known_categories, now)
     try:
-        incident = await store.update_incident(
-            request.app[REDIS], incident_id, _decision(action, body, table, now), follow_up
-        )
+        incident = await store.update_incident(request.app[REDIS], incident_id, decision, follow_up)
     except store.IncidentNotFound:
         return _not_found(incident_id)
     except TransitionError as exc:
@@ -228,21 +242,41 @@ async def _act(request: web.Request) -> web.Response:
         metrics.incidents_resolved.labels("manual").inc()
     if action == "escalate":
         metrics.escalations.labels("manual").inc()
+    for field in ("group", "category"):
+        if action in ("reassign", "reclassify") and getattr(body, field) is not None:
+            metrics.triage_corrections.labels(field).inc()
     fingerprints = sorted(
         store.text(m) for m in await request.app[REDIS].smembers(incident_alerts(incident_id))
     )
     return json_response(incident_view(incident, fingerprints))
 
 
-def _body_problem(action: str, body: ActionBody) -> FieldError | None:
+def _body_problem(
+    action: str, body: ActionBody, known_categories: frozenset[str]
+) -> FieldError | None:
     if action == "note" and not body.message.strip():
         return FieldError("message", "a note needs a message")
     if action == "reassign" and body.group is None:
         return FieldError("group", "reassign needs the group to move the incident to")
+    if action == "reclassify":
+        if body.category is None and body.priority is None:
+            return FieldError("category", "reclassify needs a category, a priority or both")
+        if body.category is not None and body.category not in known_categories:
+            known = ", ".join(sorted(known_categories))
+            return FieldError("category", f"unknown category {body.category!r}; known: {known}")
+    elif body.category is not None or body.priority is not None:
+        field = "category" if body.category is not None else "priority"
+        return FieldError(field, f"only reclassify takes a {field}")
     return None
 
 
-def _decision(action: str, body: ActionBody, table: RoutingTable, now: float) -> store.Decision:
+def _decision(
+    action: str,
+    body: ActionBody,
+    table: RoutingTable,
+    known_categories: frozenset[str],
+    now: float,
+) -> store.Decision:
     """The pure change each action makes, given the incident as currently stored."""
     message = body.message or body.reason
 
@@ -254,6 +288,16 @@ def _decision(action: str, body: ActionBody, table: RoutingTable, now: float) ->
             )
         elif action == "escalate":
             new, entry = _escalate(incident, table, actor=body.actor, now=now)
+        elif action == "reclassify":
+            new, entry = reclassify(
+                incident,
+                category=body.category,
+                priority=body.priority,
+                known_categories=known_categories,
+                actor=body.actor,
+                reason=message,
+                now=now,
+            )
         else:
             new, entry = perform(
                 incident, Action(action), actor=body.actor, message=message, now=now

@@ -86,3 +86,10 @@ def delivery(idempotency_key: str) -> str:
 def channel_rate(channel: str) -> str:
     """A channel's rate-limit state: the GCRA theoretical arrival time, epoch seconds."""
     return f"{PREFIX}ratelimit:channel:{channel}"
+
+
+# Triage models (daemon/corrections.py, daemon/retrain.py): operators' reassignments and
+# reclassifications kept as training labels, and the lock that runs one retrain at a time.
+CORRECTIONS_STREAM: Final = PREFIX + "stream:corrections"
+CORRECTIONS_MAX: Final = 100_000
+RETRAIN_LOCK: Final = PREFIX + "lock:retrain"

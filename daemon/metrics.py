@@ -204,3 +204,39 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+        self.triage_predictions = Counter(
+            "triaged_triage_predictions_total",
+            "Decisions on new incidents by field (category, group, service) and what decided:"
+            " model, corrections-memory, input, triage-queue (the model abstained).",
+            ["field", "decided_by"],
+            registry=r,
+        )
+        self.triage_seconds = Histogram(
+            "triaged_triage_batch_seconds",
+            "Time the models took to classify one pipeline batch of new incidents.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.triage_corrections = Counter(
+            "triaged_triage_corrections_total",
+            "Operators' corrections kept as training labels, by field (group, category).",
+            ["field"],
+            registry=r,
+        )
+        self.triage_reprioritised = Counter(
+            "triaged_triage_reprioritised_total",
+            "Open incidents whose priority rose because their scope grew.",
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "triaged_model_info",
+            "The model version in service (value 1), by model.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.model_retrains = Counter(
+            "triaged_model_retrains_total",
+            "Retrain runs by result: promoted, kept (the champion stayed), failed.",
+            ["result"],
+            registry=r,
+        )

@@ -175,6 +175,17 @@ def build() -> dict[str, Any]:
             "responses": {"200": {"description": "re-queued"}},
         }
     }
+    paths["/api/v1/models"] = _get("The models in service, their versions and test figures")
+    paths["/api/v1/models/retrain"] = {
+        "post": {
+            "summary": "Train challengers from base data plus corrections; promote the better",
+            "responses": {
+                "200": {"description": "{version, promoted, metrics, corrections}"},
+                **_API_ERRORS,
+                **_errors({"409": "no base data configured, or a retrain is running"}),
+            },
+        }
+    }
     paths["/api/v1/schemas/generic-alert.json"] = _get("JSON Schema of the generic alert")
     for path, summary in {
         "/metrics": "Prometheus metrics",

@@ -7,9 +7,10 @@ A batch goes through the stages in this order, each named after the module that 
 3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
                 ``triage.incident`` via ``triage.batch``)
 4. suppress  -- mark alerts muted by silences, maintenance, inhibition (``daemon.suppress_stage``)
-5. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
-6. notify    -- announcements queued to the outbox in the same commit (``daemon.notify_stage``)
-7. record    -- one checked commit with every write and the XACK (``daemon.commit``)
+5. classify  -- category, priority, a group suggestion from the models (``daemon.classify_stage``)
+6. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
+7. notify    -- announcements queued to the outbox in the same commit (``daemon.notify_stage``)
+8. record    -- one checked commit with every write and the XACK (``daemon.commit``)
 
 Delivery is at-least-once through a consumer group; because apply and acknowledge commit
 together, a replayed entry is either already acknowledged or was never applied.
@@ -29,6 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
+from daemon.classify_stage import ClassifyStage
 from daemon.commit import Commit
 from daemon.consumers import consumer_name
 from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
@@ -94,9 +96,11 @@ class Worker:
         max_deliveries: int,
         consumer: str | None = None,
         clock: Callable[[], float] = time.time,
+        classify: ClassifyStage | None = None,
     ):
         self.redis = redis
         self.clock = clock
+        self.classify = classify
         self.settings = settings
         self.routing = routing
         self.public_url = public_url
@@ -201,7 +205,8 @@ class Worker:
         silences = await self.silences.current(table)
         sources = await inhibiting_states(self.redis) if table.inhibit_rules else []
         inhibiting, not_inhibiting = suppress(outcome, table, silences, sources, now)
-        route_new(outcome, table, now, self.metrics)
+        suggestions = await self.classify.classify(outcome, snapshot, now) if self.classify else {}
+        route_new(outcome, table, now, self.metrics, suggestions)
         timers = escalation_timers(list(outcome.incidents.values()), table)
         commit = Commit()
         loaded.expect_all(commit)

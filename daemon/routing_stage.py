@@ -8,11 +8,14 @@ that have something due.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from daemon.metrics import Metrics
 from routing import RoutingTable, plan_escalation
 from routing.assign import assign, escalation_state
+from routing.tree import ModelSuggestion
 from triage.batch import Outcome
 from triage.incident import Incident
 
@@ -24,9 +27,17 @@ class RoutingRef:
         self.table = table
 
 
-def route_new(outcome: Outcome, table: RoutingTable, now: float, metrics: Metrics) -> None:
+def route_new(
+    outcome: Outcome,
+    table: RoutingTable,
+    now: float,
+    metrics: Metrics,
+    suggestions: Mapping[str, ModelSuggestion],
+) -> None:
     for incident_id in outcome.created:
-        routed, decision = assign(outcome.incidents[incident_id], table, now)
+        routed, decision = assign(
+            outcome.incidents[incident_id], table, now, suggestions.get(incident_id)
+        )
         outcome.incidents[incident_id] = routed
         for target in decision.targets:
             metrics.route_hits.labels(target.route_key).inc()

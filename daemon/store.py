@@ -31,6 +31,12 @@ _entry_decoder = msgspec.json.Decoder(TimelineEntry)
 INDEXED_FIELDS = ("status", "group", "priority", "category")
 
 
+def connect(url: str) -> Redis:
+    """A client for triaged's store; short timeouts, so an unreachable Redis is an answer
+    (503) rather than a hang."""
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, max_connections=256)
+
+
 def encode(value: msgspec.Struct) -> bytes:
     return _json.encode(value)
 

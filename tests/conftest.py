@@ -16,9 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from daemon import logs
-from daemon.app import connect, create_app
+from daemon.app import create_app
 from daemon.embedded_redis import EmbeddedRedis
 from daemon.settings import Settings, build_settings
+from daemon.store import connect
 
 # Logs go to stderr, as in the daemon, so tests can read what commands print to stdout.
 logs.configure("console", "info")

@@ -209,6 +209,7 @@ class _Folder:
             id=incident_id,
             key=key,
             title=_title(state),
+            description=_description(state),
             status=IncidentStatus.TRIGGERED,
             priority=DEFAULT_PRIORITY_BY_SEVERITY[severity],
             category="other",
@@ -275,6 +276,15 @@ class _Folder:
 
     def _log(self, incident_id: str, entry: TimelineEntry) -> None:
         self.out.timeline.setdefault(incident_id, []).append(entry)
+
+
+def _description(state: AlertState) -> str:
+    """The opening alert's longer text, which the models read besides the title."""
+    for name in ("description", "message", "details", "text"):
+        text = state.annotations.get(name)
+        if text:
+            return text[:4000]
+    return ""
 
 
 def _title(state: AlertState) -> str:

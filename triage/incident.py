@@ -60,6 +60,7 @@ class Incident(msgspec.Struct, frozen=True):
     reopen_count: int = 0
     labels: dict[str, str] = {}
     triage: dict[str, Any] = {}
+    description: str = ""
 
 
 class TransitionError(Exception):

@@ -80,7 +80,7 @@ async def test_readme_flow_alert_becomes_incident_and_sigterm_exits_cleanly(daem
         [incident] = await eventually(listed, what="incident")
     assert (incident["title"], incident["priority"], incident["status"]) == (
         "disk full on db-1",
-        "P1",
+        "P2",
         "triggered",
     )
     redis_pid = int((daemon.data_dir / "redis.pid").read_text())

@@ -67,7 +67,7 @@ async def test_filters_combine(client: Client) -> None:
     body = await (
         await client.get(
             "/api/v1/incidents",
-            params={"status": "triggered", "priority": "P1", "group": "triage-queue"},
+            params={"status": "triggered", "priority": "P2", "group": "triage-queue"},
         )
     ).json()
     assert len(body["incidents"]) == 3
@@ -111,6 +111,7 @@ async def test_lifecycle_actions_append_to_the_timeline(client: Client) -> None:
     kinds = [(e["kind"], e["actor"]) for e in detail["timeline"]]
     assert kinds == [
         ("open", "triaged"),
+        ("classify", "triaged"),
         ("acknowledge", "alice"),
         ("resolve", "alice"),
         ("reopen", "alice"),
@@ -134,7 +135,7 @@ async def test_impossible_transitions_are_409_and_change_nothing(client: Client)
     assert code == 409
     detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
     assert detail["status"] == "acknowledged"
-    assert len(detail["timeline"]) == 2
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify", "acknowledge"]
 
 
 @pytest.mark.parametrize(
@@ -157,7 +158,7 @@ async def test_bad_actions_are_refused(
     assert field in [e["field"] for e in (await response.json())["errors"]]
     detail = await (await client.get("/api/v1/incidents/INC-1")).json()
     assert detail["status"] == "triggered"
-    assert len(detail["timeline"]) == 1
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify"]
 
 
 async def test_unknown_incident_is_404(client: Client) -> None:

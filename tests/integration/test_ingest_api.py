@@ -71,7 +71,7 @@ async def test_resolving_every_alert_resolves_the_incident(client: Client) -> No
     [incident] = await eventually(lambda: _when(incidents(client, status="resolved"), len))
     assert incident["resolved_at"] is not None
     detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
-    assert [e["kind"] for e in detail["timeline"]] == ["open", "resolve"]
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify", "resolve"]
     assert detail["alerts"][0]["status"] == "resolved"
 
 
@@ -121,7 +121,7 @@ async def test_generic_alert_single_and_batch(client: Client) -> None:
     assert (response.status, await response.json()) == (202, {"accepted": 2})
     found = await eventually(lambda: _when(incidents(client), lambda found: len(found) == 2))
     titles = {i["title"]: i for i in found}
-    assert titles["Payment form returns 500"]["priority"] == "P1"
+    assert titles["Payment form returns 500"]["priority"] == "P2"
     assert titles["nightly export failed"]["alert_count"] == 1
 
 

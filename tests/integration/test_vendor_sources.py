@@ -45,7 +45,7 @@ async def test_pagerduty_enqueue_trigger_acknowledge_resolve(client: Client) -> 
         "dedup_key": "disk-full-db-1",
     }
     opened = await eventually(lambda: only_incident(client, "triggered"))
-    assert opened["priority"] == "P1"
+    assert opened["priority"] == "P2"
     ack = {"routing_key": ROUTING_KEY, "event_action": "acknowledge", "dedup_key": "disk-full-db-1"}
     assert (await client.post("/v2/enqueue", json=ack)).status == 202
     acknowledged = await eventually(lambda: only_incident(client, "acknowledged"))

@@ -15,8 +15,31 @@ def test_critical_alert_on_customer_facing_service_is_p1() -> None:
     assert "customer-facing checkout" in decision.reasons[-1]
 
 
-def test_single_info_alert_is_p5() -> None:
-    decision = prioritise(PriorityPolicy(), severity="info", category="runtimes", service="api")
+def test_single_production_alert_has_medium_impact() -> None:
+    critical = prioritise(PriorityPolicy(), severity="critical", category="databases", service="db")
+    info = prioritise(PriorityPolicy(), severity="info", category="runtimes", service="api")
+    assert (critical.priority, critical.impact, critical.urgency) == ("P2", "medium", "high")
+    assert (info.priority, info.impact, info.urgency) == ("P4", "medium", "low")
+
+
+def test_outside_production_impact_is_low_even_when_wide() -> None:
+    policy = PriorityPolicy(customer_facing=["checkout"])
+    decision = prioritise(
+        policy,
+        severity="critical",
+        category=None,
+        services=["checkout", "cart", "search"],
+        environment="Staging",
+    )
+    assert (decision.priority, decision.impact) == ("P3", "low")
+    assert "environment Staging is not production" in decision.reasons[-1]
+    info = prioritise(policy, severity="info", category=None, environment="dev")
+    assert info.priority == "P5"
+
+
+def test_plain_itil_reading_with_default_impact_low() -> None:
+    policy = PriorityPolicy(default_impact="low")
+    decision = prioritise(policy, severity="info", category="runtimes", service="api")
     assert (decision.priority, decision.impact, decision.urgency) == ("P5", "low", "low")
 
 
@@ -35,7 +58,7 @@ def test_impact_grows_with_scope(
     services: list[str], instances: int, alerts: int, impact: str
 ) -> None:
     decision = prioritise(
-        PriorityPolicy(),
+        PriorityPolicy(default_impact="low"),
         severity="warning",
         category=None,
         services=services,

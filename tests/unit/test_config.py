@@ -303,3 +303,11 @@ def test_file_secret_with_blank_first_line_is_an_error(tmp_path: Path) -> None:
     path.write_text("\n   \nreal-token\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         resolve_secret(SecretRef(file=str(path)), field="f")
+
+
+def test_shipped_default_file_spells_out_the_defaults() -> None:
+    """The file says it shows every default; hold it to that where a drift would mislead."""
+    shipped = load_config(default_config_path())
+    defaults = Config()
+    for section in ("server", "ingest", "pipeline", "correlation", "lifecycle", "triage"):
+        assert getattr(shipped, section) == getattr(defaults, section), section

@@ -2,9 +2,11 @@
 
 Urgency says how fast the business needs it fixed: from the sender's severity, raised to a
 category's floor (a security alert is never low), or from the text model when the sender
-gave no severity. Impact says how much is hit: customer-facing services, then the number of
-services, instances and alerts involved. Overrides from configuration win over the matrix;
-the decision names which rule applied and why, for the incident's triage trace.
+gave no severity. Impact says how much is hit: nothing that matters to customers outside
+production, customer-facing services, then the number of services, instances and alerts
+involved; one production service with nothing else known counts as medium, because an alert
+rarely says how many users stand behind the service. Overrides from configuration win over
+the matrix; the decision names which rule applied and why, for the incident's triage trace.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ SEVERITY_URGENCY: Final[dict[str, str]] = {
 """Keys are the canonical severities of ``triage.severity``; vendor names are mapped there."""
 
 
-class PriorityOverride(msgspec.Struct, frozen=True, kw_only=True):
+class PriorityOverride(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Set ``priority`` outright when every given field matches (``None`` matches anything)."""
 
     name: str
@@ -46,7 +48,7 @@ class PriorityOverride(msgspec.Struct, frozen=True, kw_only=True):
     severity: str | None = None
 
 
-class PriorityPolicy(msgspec.Struct, frozen=True, kw_only=True):
+class PriorityPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole priority configuration, as plain data that YAML can hold."""
 
     matrix: dict[str, dict[str, str]] = msgspec.field(default_factory=lambda: ITIL_MATRIX)
@@ -55,12 +57,19 @@ class PriorityPolicy(msgspec.Struct, frozen=True, kw_only=True):
         default_factory=lambda: {"network-and-security": "medium"}
     )
     customer_facing: list[str] = msgspec.field(default_factory=list)
+    low_impact_environments: list[str] = msgspec.field(
+        default_factory=lambda: [
+            *("dev", "development", "test", "testing", "qa"),
+            *("staging", "stage", "sandbox", "preview"),
+        ]
+    )
     high_impact_services: int = 3
     high_impact_instances: int = 10
     medium_impact_services: int = 2
     medium_impact_instances: int = 3
     medium_impact_alerts: int = 10
     default_urgency: str = "medium"
+    default_impact: str = "medium"
     overrides: list[PriorityOverride] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -80,8 +89,12 @@ class PriorityPolicy(msgspec.Struct, frozen=True, kw_only=True):
             for key, level in table.items():
                 if level not in LEVELS:
                     raise ValueError(f"{field}.{key}: {level!r} is not high, medium or low")
-        if self.default_urgency not in LEVELS:
-            raise ValueError(f"default_urgency: {self.default_urgency!r} is not high/medium/low")
+        for name, level in (
+            ("default_urgency", self.default_urgency),
+            ("default_impact", self.default_impact),
+        ):
+            if level not in LEVELS:
+                raise ValueError(f"{name}: {level!r} is not high, medium or low")
         for override in self.overrides:
             if override.priority not in PRIORITIES:
                 raise ValueError(f"overrides.{override.name}.priority: not one of P1..P5")
@@ -111,8 +124,14 @@ def urgency_of(
 
 
 def impact_of(
-    policy: PriorityPolicy, services: Sequence[str], instances: int, alert_count: int
+    policy: PriorityPolicy,
+    services: Sequence[str],
+    instances: int,
+    alert_count: int,
+    environment: str | None = None,
 ) -> tuple[str, str]:
+    if environment and environment.lower() in policy.low_impact_environments:
+        return "low", f"impact low: environment {environment} is not production"
     facing = sorted(set(services) & set(policy.customer_facing))
     if facing:
         return "high", f"impact high: customer-facing {', '.join(facing)}"
@@ -125,7 +144,8 @@ def impact_of(
         or alert_count >= policy.medium_impact_alerts
     ):
         return "medium", f"impact medium: {n} services, {instances} instances, {alert_count} alerts"
-    return "low", f"impact low: {n} service(s), {instances} instance(s), {alert_count} alert(s)"
+    level = policy.default_impact
+    return level, f"impact {level}: {n} service(s), {instances} instance(s), {alert_count} alert(s)"
 
 
 def prioritise(
@@ -138,11 +158,12 @@ def prioritise(
     instances: int = 1,
     alert_count: int = 1,
     text_urgency: str | None = None,
+    environment: str | None = None,
 ) -> PriorityDecision:
     """Priority from the policy; ``rule`` is ``override:<name>`` or ``matrix``."""
     scope = list(services) or ([service] if service else [])
     urgency, reasons = urgency_of(policy, severity, category, text_urgency)
-    impact, impact_reason = impact_of(policy, scope, instances, alert_count)
+    impact, impact_reason = impact_of(policy, scope, instances, alert_count, environment)
     reasons.append(impact_reason)
     canonical = parse_severity(severity).name.lower()
     for override in policy.overrides:

@@ -37,6 +37,9 @@ URGENCY_CODE_LEVEL: Final = {"0": "high", "1": "high", "2": "medium", "3": "low"
 
 MEMORY = "corrections-memory"
 
+ALERT_LABELS: Final = ("alertname", "severity", "service", "job", "instance")
+"""Labels that mark what monitoring sent; free text without them reads as a ticket."""
+
 
 @dataclass(frozen=True, slots=True)
 class TriageConfig:
@@ -53,7 +56,12 @@ class TriageConfig:
     memory_similarity: float = 0.5
 
     def kind_of(self, item: TriageInput) -> str:
-        if item.source in self.ticket_sources and "alertname" not in item.labels:
+        """A label ``kind`` (``alert`` or ``ticket``) decides; otherwise an item of a ticket
+        source is a ticket when it carries none of the labels monitoring puts on alerts."""
+        stated = item.labels.get("kind")
+        if stated in ("alert", "ticket"):
+            return stated
+        if item.source in self.ticket_sources and not any(k in item.labels for k in ALERT_LABELS):
             return "ticket"
         return "alert"
 
@@ -180,6 +188,7 @@ class Triager:
                 instances=item.instances,
                 alert_count=item.alert_count,
                 text_urgency=text_urgency,
+                environment=item.labels.get("environment") or item.labels.get("env"),
             )
             group = groups[i]
             if group.decided_by == "model" and group.confidence < threshold:

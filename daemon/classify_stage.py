@@ -1,0 +1,116 @@
+"""The classify stage, between suppress and route: the models decide on new incidents.
+
+Once per batch: the corrections memory is brought up to date, the new incidents go to the
+models in one call (in a worker thread, so the event loop keeps answering requests while
+the models compute), and each gets its category, priority and a trace of who decided what
+with which confidence. The models' resolver group becomes a suggestion the route stage
+weighs against the rules. Incidents that grew get their priority raised when their scope
+calls for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from daemon.corrections import CorrectionsFeed
+from daemon.metrics import Metrics
+from daemon.triage_models import TriagerRef
+from routing.tree import ModelSuggestion
+from triage.batch import Outcome, Snapshot
+from triage.classify import PriorityPolicy, TriageResult
+from triage.classify.values import Prediction
+from triage.incident import TimelineEntry
+from triage.incident_triage import apply_rescope, apply_triage, rescope, triage_input
+
+SUGGESTING = frozenset({"model", "corrections-memory"})
+"""Group predictions confident enough to offer the route stage; ``triage-queue`` means the
+model abstained and the default route decides."""
+
+
+class ClassifyStage:
+    def __init__(
+        self,
+        models: TriagerRef,
+        feed: CorrectionsFeed,
+        policy: PriorityPolicy,
+        metrics: Metrics,
+    ) -> None:
+        self.models = models
+        self.feed = feed
+        self.policy = policy
+        self.metrics = metrics
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    async def classify(
+        self, outcome: Outcome, snapshot: Snapshot, now: float
+    ) -> dict[str, ModelSuggestion]:
+        """Classify the batch's new incidents in place; the group suggestions by incident."""
+        self._rescope(outcome, snapshot, now)
+        if not outcome.created:
+            return {}
+        await self.feed.poll()
+        items = [triage_input(outcome.incidents[i]) for i in outcome.created]
+        triager = self.models.triager
+        started = time.perf_counter()
+        results = await asyncio.get_running_loop().run_in_executor(
+            self._executor, triager.classify_batch, items
+        )
+        self.metrics.triage_seconds.observe(time.perf_counter() - started)
+        suggestions: dict[str, ModelSuggestion] = {}
+        for incident_id, result in zip(outcome.created, results, strict=True):
+            incident = apply_triage(outcome.incidents[incident_id], result)
+            outcome.incidents[incident_id] = incident
+            outcome.timeline.setdefault(incident_id, []).append(_classified(result, now))
+            self._count(result)
+            group = result.group
+            if group.decided_by in SUGGESTING:
+                suggestions[incident_id] = ModelSuggestion(
+                    group=group.label,
+                    confidence=group.confidence,
+                    model_version=group.model_version,
+                )
+        return suggestions
+
+    def _rescope(self, outcome: Outcome, snapshot: Snapshot, now: float) -> None:
+        for incident_id, incident in outcome.incidents.items():
+            before = snapshot.incidents.get(incident_id)
+            if before is None or (
+                before.alert_count == incident.alert_count
+                and before.triage.get("impact") == incident.triage.get("impact")
+            ):
+                continue
+            entry = rescope(incident, self.policy, now=now)
+            if entry is not None:
+                outcome.incidents[incident_id] = apply_rescope(incident, entry)
+                outcome.timeline.setdefault(incident_id, []).append(entry)
+                self.metrics.triage_reprioritised.inc()
+
+    def _count(self, result: TriageResult) -> None:
+        predictions = self.metrics.triage_predictions
+        predictions.labels("category", result.category.decided_by).inc()
+        predictions.labels("group", result.group.decided_by).inc()
+        if result.service is not None:
+            predictions.labels("service", result.service.decided_by).inc()
+
+
+def _classified(result: TriageResult, now: float) -> TimelineEntry:
+    def said(field: str, p: Prediction) -> str:
+        how = p.decided_by if p.decided_by != "model" else f"{p.model} {p.model_version}"
+        return f"{field} {p.label} ({p.confidence:.2f}, {how})"
+
+    priority = result.priority
+    return TimelineEntry(
+        at=now,
+        kind="classify",
+        actor="triaged",
+        message=(
+            f"{said('category', result.category)}; priority {priority.priority}"
+            f" (impact {priority.impact} x urgency {priority.urgency}, {priority.rule})"
+        ),
+        data={"model_versions": dict(result.model_versions)},
+    )

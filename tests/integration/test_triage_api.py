@@ -1,0 +1,192 @@
+"""Trained triage through the real app: what a new incident carries, reclassify and reassign
+as training labels, the models API and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from daemon import keys
+from daemon.app import create_app
+from daemon.corrections import CorrectionRecord
+from tests.conftest import SettingsFactory
+from tests.payloads import am_alert, am_webhook
+from tests.waiting import eventually
+
+Client = TestClient[web.Request, web.Application]
+
+ROUTING = """
+groups:
+  - name: triage-queue
+  - name: dba
+  - name: storage-team
+route:
+  group: triage-queue
+  routes:
+    - name: databases
+      matchers: ['incident.category="databases"']
+      group: dba
+"""
+
+
+@pytest.fixture
+async def routed(make_settings: SettingsFactory, tmp_path: Path) -> Any:
+    (tmp_path / "routing.yaml").write_text(ROUTING)
+    settings = make_settings("routing_file: routing.yaml\n")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield client
+
+
+async def open_one(client: Client, labels: dict[str, str], summary: str) -> dict[str, Any]:
+    alert = am_alert(labels, annotations={"summary": summary, "description": summary})
+    response = await client.post("/api/v1/alerts/alertmanager", json=am_webhook([alert]))
+    assert response.status == 202
+
+    async def found() -> dict[str, Any] | None:
+        body = await (await client.get("/api/v1/incidents")).json()
+        match = [i for i in body["incidents"] if i["title"] == summary]
+        return match[0] if match else None
+
+    listed = await eventually(found, what=summary)
+    detail: dict[str, Any] = await (await client.get(f"/api/v1/incidents/{listed['id']}")).json()
+    return detail
+
+
+async def test_a_new_incident_is_categorised_prioritised_and_routed_by_category(
+    routed: Client,
+) -> None:
+    incident = await open_one(
+        routed,
+        {"alertname": "PostgresqlReplicationLag", "service": "orders-db", "severity": "critical"},
+        "Postgres replica lags behind the primary by 5 minutes",
+    )
+    assert incident["category"] == "databases"
+    assert incident["priority"] == "P2", "critical on one production service"
+    assert incident["group"] == "dba", "the route on category decided"
+    trace = incident["triage"]
+    assert trace["category"]["decided_by"] == "model"
+    assert trace["category"]["model"] == "alert-category"
+    assert len(trace["category"]["alternatives"]) == 3
+    assert trace["priority"]["impact"] == "medium"
+    assert trace["priority"]["urgency"] == "high"
+    assert trace["route"]["decided_by"] == "rule"
+    assert set(trace["model_versions"]) >= {"alert-category", "resolver-group"}
+    assert [e["kind"] for e in incident["timeline"]] == ["open", "classify"]
+    metrics = await (await routed.get("/metrics")).text()
+    assert 'triaged_triage_predictions_total{decided_by="model",field="category"} 1.0' in metrics
+    assert "triaged_model_info{" in metrics
+
+
+async def test_staging_alerts_are_low_impact(routed: Client) -> None:
+    incident = await open_one(
+        routed,
+        {
+            "alertname": "HostOutOfMemory",
+            "service": "api",
+            "severity": "critical",
+            "env": "staging",
+        },
+        "api host is out of memory",
+    )
+    assert (incident["priority"], incident["triage"]["priority"]["impact"]) == ("P3", "low")
+
+
+async def test_reclassify_and_reassign_are_kept_as_training_labels(
+    routed: Client, aredis: Redis
+) -> None:
+    incident = await open_one(
+        routed, {"alertname": "VolumeAlmostFull", "service": "files"}, "files volume 95% full"
+    )
+    response = await routed.post(
+        f"/api/v1/incidents/{incident['id']}/reclassify",
+        json={"actor": "dana", "category": "storage", "priority": "P2", "reason": "disk"},
+    )
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert (body["category"], body["priority"]) == ("storage", "P2")
+    assert body["triage"]["category"]["decided_by"] == "operator"
+    response = await routed.post(
+        f"/api/v1/incidents/{incident['id']}/reassign",
+        json={"actor": "dana", "group": "storage-team"},
+    )
+    assert response.status == 200
+    entries = cast(
+        "list[tuple[bytes, dict[bytes, bytes]]]", await aredis.xrange(keys.CORRECTIONS_STREAM)
+    )
+    records = [msgspec.json.decode(fields[b"c"], type=CorrectionRecord) for _, fields in entries]
+    assert [(r.action, r.correction.category, r.correction.group) for r in records] == [
+        ("reclassify", "storage", None),
+        ("reassign", None, "storage-team"),
+    ]
+    assert records[0].correction.item.title == "files volume 95% full"
+    assert records[0].actor == "dana"
+    detail = await (await routed.get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert [e["kind"] for e in detail["timeline"]][-2:] == ["reclassify", "reassign"]
+    metrics = await (await routed.get("/metrics")).text()
+    assert 'triaged_triage_corrections_total{field="category"} 1.0' in metrics
+    assert 'triaged_triage_corrections_total{field="group"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"actor": "a"}, 400, "category"),
+        ({"actor": "a", "category": "kitchen-sink"}, 400, "category"),
+        ({"actor": "a", "priority": "P0"}, 400, "priority"),
+        ({"actor": "a", "priority": 1}, 400, "priority"),
+        ({"actor": "a", "category": ""}, 400, "category"),
+        ({"category": "storage"}, 400, "actor"),
+        ({"actor": "a", "category": "storage", "colour": "red"}, 400, "colour"),
+    ],
+)
+async def test_bad_reclassify_bodies_are_refused_and_change_nothing(
+    routed: Client, aredis: Redis, body: dict[str, Any], status: int, field: str
+) -> None:
+    incident = await open_one(routed, {"alertname": "Oops", "service": "x"}, "oops on x")
+    response = await routed.post(f"/api/v1/incidents/{incident['id']}/reclassify", json=body)
+    assert response.status == status
+    assert field in [e["field"] for e in (await response.json())["errors"]]
+    after = await (await routed.get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert (after["category"], after["priority"]) == (incident["category"], incident["priority"])
+    assert len(after["timeline"]) == len(incident["timeline"])
+    assert await aredis.xlen(keys.CORRECTIONS_STREAM) == 0
+
+
+async def test_a_category_on_another_action_and_a_no_op_reclassify_are_refused(
+    routed: Client,
+) -> None:
+    incident = await open_one(routed, {"alertname": "Oops", "service": "y"}, "oops on y")
+    response = await routed.post(
+        f"/api/v1/incidents/{incident['id']}/acknowledge", json={"actor": "a", "category": "x"}
+    )
+    assert response.status == 400
+    same = {"actor": "a", "category": incident["category"], "priority": incident["priority"]}
+    response = await routed.post(f"/api/v1/incidents/{incident['id']}/reclassify", json=same)
+    assert response.status == 409
+
+
+async def test_models_api_lists_the_models_and_retrain_needs_base_data(routed: Client) -> None:
+    body = await (await routed.get("/api/v1/models")).json()
+    names = {m["name"] for m in body["models"]}
+    assert names == {"alert-category", "alert-service", "ticket-category", "urgency",
+                     "resolver-group"}  # fmt: skip
+    category = next(m for m in body["models"] if m["name"] == "alert-category")
+    assert category["metrics"]["macro_f1"] >= 0.95
+    response = await routed.post("/api/v1/models/retrain")
+    assert response.status == 409
+    assert (await response.json())["errors"][0]["field"] == "triage.datasets_dir"
+
+
+async def test_models_api_needs_the_token_when_one_is_set(make_settings: SettingsFactory) -> None:
+    settings = make_settings("auth:\n  api_tokens: [s3cret]\n")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert (await client.get("/api/v1/models")).status == 401
+        assert (await client.post("/api/v1/models/retrain")).status == 401
+        ok = await client.get("/api/v1/models", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status == 200
