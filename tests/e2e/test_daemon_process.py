@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -231,3 +232,27 @@ async def test_two_daemons_on_one_redis_open_one_incident_per_key(tmp_path: Path
         for daemon in daemons:
             daemon.stop()
         store.stop()
+
+
+def test_refuses_to_start_on_a_tampered_model(tmp_path: Path) -> None:
+    """A model file whose bytes differ from what its manifest recorded is never unpickled."""
+    from daemon.triage_models import shipped_models_dir
+
+    data = tmp_path / "data"
+    shutil.copytree(shipped_models_dir(), data / "models")
+    artifact = next((data / "models").glob("urgency-*.joblib"))
+    artifact.write_bytes(artifact.read_bytes() + b"\x00")
+    config = tmp_path / "triaged.yaml"
+    config.write_text(CONFIG)
+    result = subprocess.run(
+        [*triaged_command(), "serve", "--config", str(config), "--data-dir", str(data),
+         "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TRIAGED_")},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr
+    assert f"{artifact}: sha256" in result.stderr
+    assert "does not match manifest" in result.stderr
