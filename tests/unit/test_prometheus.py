@@ -219,6 +219,16 @@ def test_semantic_problems_of_several_alerts_are_all_named() -> None:
     assert fields(rejected(body)) == ["[0].labels", "[2].endsAt"]
 
 
+def test_semantic_problems_are_named_beside_schema_errors() -> None:
+    body = [
+        {"labels": {"a": 1}},
+        {"labels": {}},
+        postable(startsAt="soon"),
+        postable(endsAt="2023-11-14T21:00:00Z"),
+    ]
+    assert fields(rejected(body)) == ["[0].labels.a", "[2].startsAt", "[1].labels", "[3].endsAt"]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [({"alerts": []}, "(body)"), ("x", "(body)"), (None, "(body)"), ([1], "[0]")],
