@@ -2,7 +2,8 @@
 
 No mocks: notifications go through the outbox stream, a running ``DeliveryWorker`` and
 real sockets. Backoff is milliseconds here so outages play out in about a second; the
-30-second outage of issue 5 is the one ``slow`` test.
+30-second outage of issue 5 runs against the real daemon process in
+tests/e2e/test_delivery_outage.py.
 """
 
 from __future__ import annotations
@@ -291,11 +292,6 @@ async def test_receiver_down_then_back_delivers_everything_once(
     await outage(
         aredis, receiver, refused_for=0.5, failing_for=0.5, incidents=5, max_backoff="250ms"
     )
-
-
-@pytest.mark.slow
-async def test_receiver_down_for_30_seconds_then_back(aredis: Redis, receiver: Receiver) -> None:
-    await outage(aredis, receiver, refused_for=15, failing_for=15, incidents=20, max_backoff="1s")
 
 
 async def test_always_failing_receiver_dead_letters_then_redrive_delivers(
