@@ -328,3 +328,64 @@ async def test_route_diff_on_recorded_alerts_reports_each_kind_of_change(
     argv[3] = str(tmp_path / "typo.yaml")
     assert await asyncio.to_thread(main, argv) == 1
     assert f"{tmp_path / 'typo.yaml'}:" in capsys.readouterr().err
+
+
+SUPPRESSING = """
+groups:
+  - name: triage-queue
+    escalation_policy: page
+escalation_policies:
+  - name: page
+    levels: [{timeout: 5m, targets: ["group:triage-queue"]}]
+route:
+  group: triage-queue
+inhibit_rules:
+  - name: critical-mutes-warning
+    source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [alertname, instance]
+maintenance_windows:
+  - id: db-upgrade
+    matchers: ['service="postgres"']
+    starts_at: 2026-01-01T00:00:00Z
+    ends_at: 2099-01-01T00:00:00Z
+    created_by: alice
+    comment: upgrade
+"""
+
+
+async def test_inhibited_and_maintenance_muted_alerts_are_kept_and_marked(
+    make_settings: SettingsFactory, tmp_path: Path, aredis: Redis
+) -> None:
+    """Through the pipeline: a critical alert mutes its warning on the same instance but
+    not the warning of another; a maintenance window mutes its service's alerts and keeps
+    their incident from escalating. Muted alerts are stored, with what muted them."""
+    (tmp_path / "routing.yaml").write_text(SUPPRESSING)
+    settings = make_settings("routing_file: routing.yaml\n")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        base = {"alertname": "HighLatency", "service": "api"}
+        critical = am_alert(base | {"instance": "a", "severity": "critical"})
+        warning_a = am_alert(base | {"instance": "a", "severity": "warning", "env": "x"})
+        warning_b = am_alert(base | {"instance": "b", "severity": "warning", "env": "y"})
+        body = am_webhook([critical, warning_a, warning_b])
+        assert (await client.post("/api/v1/alerts/alertmanager", json=body)).status == 202
+        db = await open_incident(client, {"alertname": "ReplicaLag", "service": "postgres"})
+
+        async def states() -> dict[str, dict[str, Any]] | None:
+            found: dict[str, dict[str, Any]] = {}
+            listing = await (await client.get("/api/v1/incidents")).json()
+            for incident in listing["incidents"]:
+                detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
+                found.update({a["fingerprint"]: a for a in detail["alerts"]})
+            return found if len(found) == 4 else None
+
+        alerts = await eventually(states, what="all four alerts stored")
+    assert alerts[critical["fingerprint"]]["suppressed_by"] == []
+    assert alerts[warning_a["fingerprint"]]["suppressed_by"] == [
+        "inhibition:critical-mutes-warning"
+    ]
+    assert alerts[warning_b["fingerprint"]]["suppressed_by"] == []
+    [db_alert] = [a for a in alerts.values() if a["labels"].get("service") == "postgres"]
+    assert db_alert["suppressed_by"] == ["maintenance:db-upgrade"]
+    assert db["suppressed_by"] == ["maintenance:db-upgrade"]
+    assert await aredis.zscore(keys.ESCALATIONS, db["id"]) is None, "maintenance: no pages"
