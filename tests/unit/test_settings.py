@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config_types import ConfigError
-from daemon.settings import build_settings
+from daemon.settings import build_settings, exposure_problem
 
 FILE = """
 server: {host: 127.0.0.2, port: 9001}
@@ -83,3 +83,30 @@ def test_the_config_file_can_come_from_the_environment(config: str) -> None:
 def test_a_bad_port_in_the_environment_is_named(config: str) -> None:
     with pytest.raises(ConfigError, match="TRIAGED_PORT: not a port number: 'http'"):
         build_settings(config_path=config, environ={"TRIAGED_PORT": "http"})
+
+
+@pytest.mark.parametrize(
+    ("host", "insecure", "environ", "refused"),
+    [
+        ("127.0.0.1", False, {}, False),
+        ("::1", False, {}, False),
+        ("localhost", False, {}, False),
+        ("0.0.0.0", False, {}, True),
+        ("10.1.2.3", False, {}, True),
+        ("0.0.0.0", True, {}, False),
+        ("0.0.0.0", False, {"TRIAGED_API_TOKEN": "t0ken"}, False),
+    ],
+)
+def test_a_public_address_needs_a_token_or_insecure(
+    tmp_path: Path, host: str, insecure: bool, environ: dict[str, str], refused: bool
+) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    settings = build_settings(config_path=str(empty), host=host, insecure=insecure, environ=environ)
+    problem = exposure_problem(settings)
+    assert (problem is not None) == refused
+    if refused:
+        assert problem == (
+            f"refusing to listen on {host} without auth: set auth.api_tokens "
+            "(or TRIAGED_API_TOKEN), or pass --insecure"
+        )
