@@ -109,6 +109,18 @@ def test_firing_alert() -> None:
     assert alert.generator_url.startswith("http://prometheus.example:9090/graph")
 
 
+def test_repeat_notification_is_the_same_alert() -> None:
+    """Alertmanager re-sends a group every repeat_interval; annotations may change."""
+    [first] = parsed(webhook(webhook_alert()))
+    [again] = parsed(
+        webhook(webhook_alert(annotations={"summary": "5xx above 7%"})), received_at=NOW + 14400
+    )
+    assert again.fingerprint == first.fingerprint
+    assert again.starts_at == first.starts_at
+    assert again.received_at == NOW + 14400
+    assert again.annotations["summary"] == "5xx above 7%"
+
+
 def test_resolved_alert_with_end() -> None:
     [alert] = parsed(
         webhook(webhook_alert(status="resolved", endsAt="2023-11-14T22:10:00Z"), status="resolved")
