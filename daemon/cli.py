@@ -99,7 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         config=settings.config_path,
-        store=settings.redis_url or f"embedded ({settings.data_dir})",
+        store=logs.redact_url(settings.redis_url)
+        if settings.redis_url
+        else f"embedded ({settings.data_dir})",
     )
     web.run_app(
         app,

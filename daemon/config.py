@@ -7,6 +7,8 @@ a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
+import site
+import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -154,14 +156,37 @@ class Config(ConfigSection):
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
 
-def default_config_path() -> Path:
-    """The shipped ``config/triaged.yaml``: beside the source tree, or where pip put it."""
-    here = Path(__file__).resolve().parent.parent / "config" / "triaged.yaml"
-    if here.exists():
-        return here
-    import sys
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout this module runs from (an editable install), or site-packages."""
 
-    return Path(sys.prefix) / "share" / "triaged" / "config" / "triaged.yaml"
+
+def shipped(
+    name: str,
+    marker: str,
+    *,
+    source_root: Path = SOURCE_ROOT,
+    prefixes: tuple[str, ...] | None = None,
+) -> Path:
+    """A data folder the distribution ships (``config``, ``models``), recognised by a file
+    matching ``marker`` in it: in the source tree beside the packages, else where pip put
+    the data files, ``<prefix>/share/triaged/<name>`` for a virtual environment or system
+    install, or under the user base for ``pip install --user``. The marker keeps another
+    distribution's top-level ``config`` or ``models`` in site-packages from being taken."""
+    if prefixes is None:
+        prefixes = (sys.prefix, site.getuserbase())
+    installed = [Path(prefix) / "share" / "triaged" / name for prefix in prefixes]
+    found = (path for path in [source_root / name, *installed] if any(path.glob(marker)))
+    return next(found, installed[0])
+
+
+def default_config_path() -> Path:
+    """The shipped ``config/triaged.yaml``."""
+    return shipped("config", "triaged.yaml") / "triaged.yaml"
+
+
+def default_models_dir() -> Path:
+    """The shipped ``models/``: the trained artifacts with their manifests and cards."""
+    return shipped("models", "*.manifest.json")
 
 
 def load_config(path: Path) -> Config:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import structlog
+
+HIDDEN = "***"
 
 
 def configure(fmt: str = "auto", level: str = "info") -> None:
@@ -32,3 +35,21 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log line: a password in it (``redis://:pw@host``, or redis-py's
+    ``?password=pw``) replaced by ``***``, so a store URL can be logged where it is used."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    in_query = any(name == "password" for name, _ in query)
+    if parts.password is None and not in_query:
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:{HIDDEN}@{netloc.rpartition('@')[2]}"
+    text = f"{parts.scheme}://{netloc}{parts.path}"
+    if query:
+        hidden = [(name, HIDDEN if name == "password" else value) for name, value in query]
+        text += "?" + urlencode(hidden, safe="*")
+    return text + (f"#{parts.fragment}" if parts.fragment else "")

@@ -13,6 +13,7 @@ from daemon.incidents_api import ACTIONS, ActionBody
 from daemon.silences_api import Expire, NewSilence
 from daemon.sources import ADAPTERS, PROMETHEUS, Adapter
 from daemon.topology_api import Topology
+from daemon.validation import mark_times
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -58,6 +59,7 @@ class _Schemas:
         schemas, components = msgspec.json.schema_components(
             self.types, ref_template="#/components/schemas/{name}"
         )
+        mark_times(self.types, components)
 
         def swap(node: Any) -> Any:
             if isinstance(node, dict):

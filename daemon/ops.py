@@ -15,6 +15,7 @@ from daemon import openapi
 from daemon.appkeys import METRICS, REDIS, WORKERS
 from daemon.errors import json_response
 from daemon.sources.generic import GenericAlert, GenericBatch
+from daemon.validation import mark_times
 
 _WORKER_STALL_SECONDS = 30.0
 
@@ -57,6 +58,7 @@ def _openapi_body() -> bytes:
 @cache
 def generic_schema() -> dict[str, Any]:
     (one, many), defs = msgspec.json.schema_components([GenericAlert, GenericBatch])
+    mark_times([GenericAlert, GenericBatch], defs)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "triaged generic alert",

@@ -86,7 +86,9 @@ def _diff(args: argparse.Namespace) -> int:
         settings = build_settings(
             config_path=args.config, data_dir=args.data_dir, redis_url=args.redis_url
         )
-        candidate = load_routing_file(Path(args.rules))
+        candidate = load_routing_file(
+            Path(args.rules), [channel.name for channel in settings.config.channels]
+        )
     except ConfigError as exc:
         print(f"triaged: invalid configuration:\n{exc}", file=sys.stderr)
         return 1

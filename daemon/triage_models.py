@@ -16,12 +16,12 @@ import asyncio
 import contextlib
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from daemon.config import default_models_dir
 from daemon.metrics import Metrics
 from daemon.settings import Settings
 from triage.classify import ModelLoadError, TriageConfig, Triager, load_models
@@ -31,14 +31,6 @@ from triage.classify.estimators import SPECS
 log = structlog.get_logger("triaged.models")
 
 CATEGORY_MODELS = ("alert-category", "ticket-category")
-
-
-def shipped_models_dir() -> Path:
-    """``models/`` beside the source tree, or where ``pip install`` put it."""
-    here = Path(__file__).resolve().parent.parent / "models"
-    if manifest_path(here, SPECS[0].name).exists():
-        return here
-    return Path(sys.prefix) / "share" / "triaged" / "models"
 
 
 def deployment_models_dir(settings: Settings) -> Path:
@@ -70,7 +62,7 @@ def triage_config(settings: Settings) -> TriageConfig:
 
 def active_models_dir(settings: Settings) -> Path:
     own = deployment_models_dir(settings)
-    return own if is_complete(own) else shipped_models_dir()
+    return own if is_complete(own) else default_models_dir()
 
 
 def seed_deployment_dir(settings: Settings) -> Path:
@@ -82,7 +74,7 @@ def seed_deployment_dir(settings: Settings) -> Path:
     own.parent.mkdir(parents=True, exist_ok=True)
     staging = own.with_name(f".{own.name}.seeding-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(shipped_models_dir(), staging)
+    shutil.copytree(default_models_dir(), staging)
     if own.exists():
         shutil.rmtree(own)
     staging.rename(own)

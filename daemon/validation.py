@@ -9,12 +9,14 @@ a time.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import jsonschema
 import msgspec
+import msgspec.inspect as mi
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -36,14 +38,74 @@ def dotted(path: Iterable[str | int]) -> str:
 
 @cache
 def schema_of(type_: Any) -> dict[str, Any]:
-    return msgspec.json.schema(type_)
+    schema = msgspec.json.schema(type_)
+    mark_times([type_], schema.get("$defs", {}))
+    return schema
+
+
+def mark_times(types: Iterable[Any], defs: dict[str, Any]) -> None:
+    """Give every datetime field of the structs in ``types`` ``format: date-time`` in
+    their component schemas ``defs``.
+
+    msgspec describes a datetime as a plain string (it also decodes times without a zone),
+    so without this the schema cannot tell a bad time from any other text.
+    """
+    seen: set[type] = set()
+    for struct in (s for t in types for s in _structs(mi.type_info(t), seen)):
+        properties = defs.get(struct.cls.__name__, {}).get("properties", {})
+        for field in struct.fields:
+            if _is_time(field.type) and field.encode_name in properties:
+                prop = properties[field.encode_name]
+                for choice in prop.get("anyOf", [prop]):
+                    if choice.get("type") == "string":
+                        choice["format"] = "date-time"
+
+
+def _structs(info: mi.Type, seen: set[type]) -> Iterator[mi.StructType]:
+    if isinstance(info, mi.StructType):
+        if info.cls in seen:
+            return
+        seen.add(info.cls)
+        yield info
+        for field in info.fields:
+            yield from _structs(field.type, seen)
+    elif isinstance(info, mi.UnionType):
+        for choice in info.types:
+            yield from _structs(choice, seen)
+    elif isinstance(info, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
+        yield from _structs(info.item_type, seen)
+    elif isinstance(info, mi.DictType):
+        yield from _structs(info.value_type, seen)
+    elif isinstance(info, mi.Metadata):
+        yield from _structs(info.type, seen)
+
+
+def _is_time(info: mi.Type) -> bool:
+    if isinstance(info, mi.Metadata):
+        return _is_time(info.type)
+    if isinstance(info, mi.UnionType):
+        return any(_is_time(choice) for choice in info.types)
+    return isinstance(info, mi.DateTimeType)
+
+
+# Formats are asserted by the parser the typed decoder uses, so the schema check and the
+# decoder agree on every value: a bad time is named beside the other bad fields instead of
+# being found only by the decoder, which stops at the first problem.
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("date-time", raises=msgspec.ValidationError)
+def _is_date_time(value: object) -> bool:
+    if isinstance(value, str):
+        msgspec.convert(value, datetime)
+    return True
 
 
 @cache
 def _validator(type_: Any) -> jsonschema.protocols.Validator:
     schema = schema_of(type_)
     cls = jsonschema.validators.validator_for(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
+    validator: jsonschema.protocols.Validator = cls(schema, format_checker=_FORMATS)
     return validator
 
 

@@ -20,6 +20,7 @@ from daemon.app import create_app
 from daemon.embedded_redis import EmbeddedRedis
 from daemon.settings import Settings, build_settings
 from daemon.store import connect
+from tests.receiver import Receiver
 
 # Logs go to stderr, as in the daemon, so tests can read what commands print to stdout.
 logs.configure("console", "info")
@@ -74,6 +75,15 @@ async def client(
     """The real aiohttp app with its workers, on the test Redis."""
     async with TestClient(TestServer(create_app(make_settings()))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A local HTTP receiver for notifications (tests/receiver.py)."""
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

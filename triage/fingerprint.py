@@ -42,7 +42,13 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
 
 def key_fingerprint(scope: str, dedup_key: str) -> str:
     """Fingerprint for senders that name their own dedup key, scoped so keys of
-    different senders or routing keys never collide with each other or with label sets."""
-    return (
-        f"{fnv1a64(b'dedup' + _SEPARATOR + scope.encode() + _SEPARATOR + dedup_key.encode()):016x}"
-    )
+    different senders or routing keys never collide with each other or with label sets.
+
+    The bytes hashed are ``dedup``, the scope and the key, the first two each followed by
+    0xFF. A label set's bytes are an even number of 0xFF-terminated parts; a non-empty key
+    ends in UTF-8, never 0xFF, so it cannot be one. An empty key would leave exactly the
+    bytes of the label set ``{"dedup": scope}``, so it is hashed as one more 0xFF instead:
+    three terminated parts, an odd number, which no label set has and no other key gives.
+    """
+    key = dedup_key.encode() if dedup_key else _SEPARATOR
+    return f"{fnv1a64(b'dedup' + _SEPARATOR + scope.encode() + _SEPARATOR + key):016x}"

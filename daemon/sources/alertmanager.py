@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -19,8 +19,9 @@ from daemon.sources.common import (
     Received,
     check_count,
     check_limits,
-    decode,
+    decode_checked,
     epoch,
+    valid_items,
 )
 from daemon.validation import FieldError
 from triage.alert import Alert, AlertStatus
@@ -53,22 +54,12 @@ class Webhook(msgspec.Struct):
 
 
 def parse(body: bytes, received_at: float, limits: Limits) -> Received:
-    webhook = decode(body, Webhook)
-    errors: list[FieldError] = []
-    if webhook.version != "4":
-        errors.append(
-            FieldError("version", f'unsupported webhook version {webhook.version!r}; expected "4"')
-        )
+    webhook = decode_checked(body, Webhook, lambda document: _document_problems(document, limits))
+    errors = _version_problems(webhook.version)
     check_count(len(webhook.alerts), limits)
     alerts: list[Alert] = []
     for index, item in enumerate(webhook.alerts):
-        problems = check_limits("alerts", index, item.labels, item.annotations, limits)
-        if not item.labels:
-            problems.append(FieldError(f"alerts[{index}].labels", "must not be empty"))
-        if item.fingerprint and not _FINGERPRINT.match(item.fingerprint):
-            problems.append(
-                FieldError(f"alerts[{index}].fingerprint", "expected 16 lower-case hex digits")
-            )
+        problems = _alert_problems(index, item, limits)
         errors += problems
         if problems:
             continue
@@ -93,3 +84,31 @@ def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     if errors:
         raise PayloadError(errors)
     return Received(list(alerts))
+
+
+def _version_problems(version: str) -> list[FieldError]:
+    if version == "4":
+        return []
+    return [FieldError("version", f'unsupported webhook version {version!r}; expected "4"')]
+
+
+def _alert_problems(index: int, item: WebhookAlert, limits: Limits) -> list[FieldError]:
+    problems = check_limits("alerts", index, item.labels, item.annotations, limits)
+    if not item.labels:
+        problems.append(FieldError(f"alerts[{index}].labels", "must not be empty"))
+    if item.fingerprint and not _FINGERPRINT.match(item.fingerprint):
+        problems.append(
+            FieldError(f"alerts[{index}].fingerprint", "expected 16 lower-case hex digits")
+        )
+    return problems
+
+
+def _document_problems(document: Any, limits: Limits) -> list[FieldError]:
+    """The checks above on the valid parts of a body the schema refused."""
+    if not isinstance(document, dict):
+        return []
+    version = document.get("version")
+    errors = _version_problems(version) if isinstance(version, str) else []
+    for index, item in valid_items(document.get("alerts"), WebhookAlert):
+        errors += _alert_problems(index, item, limits)
+    return errors

@@ -5,7 +5,7 @@ firing or resolved alert is timed)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -66,6 +66,35 @@ def decode(body: bytes, type_: type[T]) -> T:
         raise PayloadError(explain(type_, document, str(exc))) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _malformed(exc) from exc
+
+
+def decode_checked(body: bytes, type_: type[T], check: Callable[[Any], list[FieldError]]) -> T:
+    """``decode``, naming the adapter's own problems beside the schema's when the typed
+    decode fails: ``check`` gets the plain document and looks only at the parts that are
+    valid on their own (``valid_items``), so a sender learns of an unsupported version or
+    an empty label set in the same answer as a wrong type, not on its next try."""
+    try:
+        return decode(body, type_)
+    except PayloadError as exc:
+        try:
+            document = msgspec.json.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise exc from None
+        more = check(document)
+        if not more:
+            raise
+        raise PayloadError(exc.errors + more, status=exc.status, title=exc.title) from exc
+
+
+def valid_items(items: Any, type_: type[T]) -> Iterator[tuple[int, T]]:
+    """The entries of a plain JSON list that convert to ``type_``, with their index."""
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        try:
+            yield index, msgspec.convert(item, type_)
+        except msgspec.ValidationError:
+            continue
 
 
 def decode_any(body: bytes) -> Any:

@@ -9,6 +9,7 @@ the labels exactly as Alertmanager does.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -18,8 +19,9 @@ from daemon.sources.common import (
     Received,
     check_count,
     check_limits,
-    decode,
+    decode_checked,
     epoch,
+    valid_items,
 )
 from daemon.validation import FieldError
 from triage.alert import Alert, AlertStatus
@@ -35,21 +37,19 @@ class PostableAlert(msgspec.Struct):
 
 
 def parse(body: bytes, received_at: float, limits: Limits) -> Received:
-    posted = decode(body, list[PostableAlert])
+    posted = decode_checked(
+        body, list[PostableAlert], lambda document: _list_problems(document, limits)
+    )
     check_count(len(posted), limits)
     errors: list[FieldError] = []
     alerts: list[Alert] = []
     for index, item in enumerate(posted):
-        problems = check_limits("", index, item.labels, item.annotations, limits)
-        if not item.labels:
-            problems.append(FieldError(f"[{index}].labels", "must not be empty"))
-        starts_at = epoch(item.startsAt)
-        ends_at = epoch(item.endsAt)
-        if starts_at is not None and ends_at is not None and ends_at < starts_at:
-            problems.append(FieldError(f"[{index}].endsAt", "is before startsAt"))
+        problems = _alert_problems(index, item, limits)
         errors += problems
         if problems:
             continue
+        starts_at = epoch(item.startsAt)
+        ends_at = epoch(item.endsAt)
         resolved = ends_at is not None and ends_at <= received_at
         alerts.append(
             Alert(
@@ -67,3 +67,23 @@ def parse(body: bytes, received_at: float, limits: Limits) -> Received:
     if errors:
         raise PayloadError(errors)
     return Received(list(alerts))
+
+
+def _alert_problems(index: int, item: PostableAlert, limits: Limits) -> list[FieldError]:
+    problems = check_limits("", index, item.labels, item.annotations, limits)
+    if not item.labels:
+        problems.append(FieldError(f"[{index}].labels", "must not be empty"))
+    starts_at = epoch(item.startsAt)
+    ends_at = epoch(item.endsAt)
+    if starts_at is not None and ends_at is not None and ends_at < starts_at:
+        problems.append(FieldError(f"[{index}].endsAt", "is before startsAt"))
+    return problems
+
+
+def _list_problems(document: Any, limits: Limits) -> list[FieldError]:
+    """The checks above on the alerts of a body the schema refused that are valid alone."""
+    return [
+        problem
+        for index, item in valid_items(document, PostableAlert)
+        for problem in _alert_problems(index, item, limits)
+    ]

@@ -16,6 +16,7 @@ import aiohttp
 import psutil
 import pytest
 
+from daemon.config import default_models_dir
 from daemon.embedded_redis import EmbeddedRedis
 from tests.e2e.daemon_process import Daemon, triaged_command
 from tests.payloads import am_alert, am_webhook
@@ -236,10 +237,8 @@ async def test_two_daemons_on_one_redis_open_one_incident_per_key(tmp_path: Path
 
 def test_refuses_to_start_on_a_tampered_model(tmp_path: Path) -> None:
     """A model file whose bytes differ from what its manifest recorded is never unpickled."""
-    from daemon.triage_models import shipped_models_dir
-
     data = tmp_path / "data"
-    shutil.copytree(shipped_models_dir(), data / "models")
+    shutil.copytree(default_models_dir(), data / "models")
     artifact = next((data / "models").glob("urgency-*.joblib"))
     artifact.write_bytes(artifact.read_bytes() + b"\x00")
     config = tmp_path / "triaged.yaml"
@@ -256,3 +255,70 @@ def test_refuses_to_start_on_a_tampered_model(tmp_path: Path) -> None:
     assert "refusing to start" in result.stderr
     assert f"{artifact}: sha256" in result.stderr
     assert "does not match manifest" in result.stderr
+
+
+SIGHUP_RULES = """
+groups:
+  - name: triage-queue
+  - name: {group}
+route:
+  group: triage-queue
+  routes:
+    - name: db
+      matchers: ['service="postgres"']
+      group: {target}
+"""
+
+
+async def test_sighup_swaps_valid_rules_and_keeps_the_old_on_an_invalid_file(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "routing.yaml"
+    rules.write_text(SIGHUP_RULES.format(group="database", target="database"))
+    config = tmp_path / "triaged.yaml"
+    config.write_text(CONFIG + "routing_file: routing.yaml\n")
+    daemon = Daemon(tmp_path / "data", config)
+    try:
+        daemon.start()
+        async with aiohttp.ClientSession() as session:
+
+            async def routed(n: int) -> str:
+                alert = am_alert({"alertname": f"Slow{n}", "service": "postgres", "n": str(n)})
+                alert["labels"]["environment"] = f"e{n}"  # a key of its own: a new incident
+                async with session.post(
+                    f"{daemon.url}/api/v1/alerts/alertmanager", json=am_webhook([alert])
+                ) as response:
+                    assert response.status == 202
+
+                async def group() -> str | None:
+                    for incident in await all_incidents(session, daemon.url):
+                        if incident["key"].endswith(f"environment=e{n}"):
+                            return str(incident["group"])
+                    return None
+
+                return await eventually(group, what=f"incident {n}")
+
+            assert await routed(1) == "database"
+            rules.write_text(SIGHUP_RULES.format(group="database", target="nobody"))
+            daemon.signal(signal.SIGHUP)
+
+            async def refused() -> bool:
+                return '"routing_reload_failed"' in daemon.log_tail(50)
+
+            await eventually(refused, what="the refused reload logged")
+            assert f"{rules}:10: route.routes[0].group:" in daemon.log_tail(50)
+            assert await routed(2) == "database", "the old rules keep serving"
+            rules.write_text(SIGHUP_RULES.format(group="sre", target="sre"))
+            daemon.signal(signal.SIGHUP)
+
+            async def reloaded() -> bool:
+                return '"routing_reloaded"' in daemon.log_tail(50)
+
+            await eventually(reloaded, what="the new rules in service")
+            assert await routed(3) == "sre"
+            assert (
+                await metric(session, daemon.url, 'triaged_config_reloads_total{outcome="failed"}')
+                == 1
+            )
+    finally:
+        daemon.stop()

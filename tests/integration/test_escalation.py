@@ -4,6 +4,7 @@ driven by the test."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from daemon.app import create_app
 from daemon.escalations import escalate_due
 from daemon.metrics import Metrics
 from daemon.routing_stage import RoutingRef
+from tests.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook
+from tests.receiver import Receiver
 from tests.waiting import eventually
 
 Client = TestClient[web.Request, web.Application]
@@ -153,3 +156,65 @@ async def test_manual_escalate_and_reassign(routed: Any) -> None:
     assert response.status == 400
     kinds = [e["kind"] for e in (await detail(client, incident["id"]))["timeline"]]
     assert kinds == ["open", "classify", "escalate", "reassign"]
+
+
+CLOCKED = """
+groups:
+  - name: database
+    channels: [db-hook]
+    escalation_policy: page
+escalation_policies:
+  - name: page
+    levels:
+      - {timeout: 10m, targets: ["group:database"]}
+      - {timeout: 15m, targets: ["group:database"]}
+      - {timeout: 30m, targets: ["group:database"]}
+route:
+  group: database
+"""
+
+TICK = 1.5  # the scheduler looks at the clock once a second
+
+
+async def test_the_scheduler_escalates_on_the_injected_clock_until_acknowledged(
+    make_settings: SettingsFactory, tmp_path: Path, receiver: Receiver
+) -> None:
+    """The real scheduler loop on a ManualClock: level 1 at the opening, level 2 exactly
+    at its timeout and not a second before, nothing after the acknowledgement."""
+    (tmp_path / "routing.yaml").write_text(CLOCKED)
+    clock = ManualClock()
+    settings = make_settings(
+        "routing_file: routing.yaml\n"
+        f"channels:\n  - {{name: db-hook, type: webhook, url: '{receiver.url()}'}}\n",
+        clock=clock,
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        incident = await open_incident(client, "postgres")
+        assert created(incident) == clock.now
+        url = f"/api/v1/incidents/{incident['id']}"
+
+        async def pages(*events: str) -> bool:
+            return all(receiver.events()[e] == 1 for e in events)
+
+        await eventually(lambda: pages("opened", "escalated:1"), what="level 1 at the opening")
+        clock.advance(599)
+        await asyncio.sleep(TICK)
+        assert (await detail(client, incident["id"]))["escalation_level"] == 1
+        clock.advance(1)
+        await eventually(lambda: pages("escalated:2"), what="level 2 at 10 minutes")
+        after = await detail(client, incident["id"])
+        assert after["escalation_level"] == 2
+        [_, second] = [e for e in after["timeline"] if e["kind"] == "escalate"]
+        assert second["at"] == "2026-01-01T00:10:00Z"
+        response = await client.post(f"{url}/acknowledge", json={"actor": "alice"})
+        assert response.status == 200
+        await eventually(lambda: pages("acknowledged"), what="the acknowledgement announced")
+        clock.advance(3600)
+        await asyncio.sleep(TICK)
+        final = await detail(client, incident["id"])
+    assert final["escalation_level"] == 2
+    assert [e["kind"] for e in final["timeline"]].count("escalate") == 2
+    assert receiver.events() == Counter(
+        {"opened": 1, "escalated:1": 1, "escalated:2": 1, "acknowledged": 1}
+    )
+    assert all(count == 1 for count in receiver.delivered().values())

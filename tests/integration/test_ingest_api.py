@@ -17,6 +17,7 @@ from daemon.app import create_app
 from daemon.embedded_redis import EmbeddedRedis
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook, prom_alert
+from tests.stored import last_ingest_id
 from tests.waiting import eventually
 
 Client = TestClient[web.Request, web.Application]
@@ -147,6 +148,12 @@ def _am_with(**changes: Any) -> str:
     return json.dumps(body)
 
 
+# What running workers write whatever is posted: the consumer groups on the ingest and
+# outbox streams (created at start) and each worker's heartbeat.
+WORKER_KEYS = tuple(
+    key.encode() for key in (keys.INGEST_STREAM, keys.OUTBOX_STREAM, keys.consumer_alive(""))
+)
+
 # (path, headers, body, status, fragment the answer must contain)
 BAD_REQUESTS: list[tuple[str, dict[str, str], str | bytes, int, str]] = [
     ("/api/v1/alerts/alertmanager", JSON, "{", 400, "malformed JSON"),
@@ -232,7 +239,11 @@ BAD_REQUESTS: list[tuple[str, dict[str, str], str | bytes, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("path", "headers", "body", "status", "fragment"), BAD_REQUESTS)
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "fragment"),
+    BAD_REQUESTS,
+    ids=[f"{n:02d}-{status}-{fragment}" for n, (*_, status, fragment) in enumerate(BAD_REQUESTS)],
+)
 async def test_bad_request_is_refused_and_nothing_is_stored(
     client: Client,
     aredis: Redis,
@@ -248,11 +259,24 @@ async def test_bad_request_is_refused_and_nothing_is_stored(
     assert answer["status"] == status
     assert answer["errors"], "an error answer names at least one problem"
     assert fragment in json.dumps(answer), answer
-    assert await aredis.xlen(keys.INGEST_STREAM) == 0
-    assert [k async for k in aredis.scan_iter(match=keys.PREFIX + "alert:*")] == []
-    # The daemon keeps serving: the same client can still post a valid alert.
+    assert await last_ingest_id(aredis) == "0-0", "nothing was ever appended to the stream"
+    stored = [k async for k in aredis.scan_iter(match=keys.PREFIX + "*")]
+    assert not [k for k in stored if not k.startswith(WORKER_KEYS)], stored
+    # The daemon keeps serving: ready, and the same client can still post a valid alert.
+    assert (await client.get("/readyz")).status == 200
     ok = await client.post("/api/v1/alerts/alertmanager", data=VALID_AM, headers=JSON)
     assert ok.status == 202
+    assert await last_ingest_id(aredis) != "0-0"
+
+
+def test_the_bad_input_matrix_is_at_least_20_requests_over_every_ingest_path() -> None:
+    assert len(BAD_REQUESTS) >= 20
+    assert {path for path, *_ in BAD_REQUESTS} >= {
+        "/api/v1/alerts/alertmanager",
+        "/api/v2/alerts",
+        "/api/v1/alerts/generic",
+    }
+    assert {status for *_, status, _ in BAD_REQUESTS} == {400, 404, 413, 415}
 
 
 async def test_tokens_are_required_when_configured(make_settings: SettingsFactory) -> None:

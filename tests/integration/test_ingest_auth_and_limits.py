@@ -137,3 +137,30 @@ async def test_a_flooding_source_is_limited_while_another_is_served(
             return len(quiet) == 30
 
         assert await eventually(all_quiet_incidents, what="30 incidents of the calm source")
+
+
+async def test_one_flooding_token_is_limited_while_another_token_of_the_source_is_served(
+    make_settings: SettingsFactory, aredis: Redis
+) -> None:
+    settings = make_settings(
+        "sources:\n  generic:\n    tokens: [noisy-token, calm-token]\n"
+        "    token_rate: {alerts_per_second: 0.01, burst: 5}\n"
+    )
+    async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
+
+        async def post(token: str, i: int) -> int:
+            response = await client.post(
+                "/api/v1/alerts/generic",
+                json={"service": f"s{i}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.status == 429:
+                assert int(response.headers["Retry-After"]) >= 1
+            return response.status
+
+        noisy = [await post("noisy-token", i) for i in range(20)]
+        calm = [await post("calm-token", i) for i in range(5)]
+    assert noisy.count(202) == 5, "the noisy token's burst"
+    assert noisy.count(429) == 15
+    assert calm == [202] * 5, "the other token's bucket is its own"
+    assert await aredis.xlen(keys.INGEST_STREAM) == 10

@@ -3,8 +3,10 @@ announced on opening, announced again on resolution, signed, once per transition
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from daemon.app import create_app
+from tests.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook
+from tests.receiver import Receiver
 from tests.waiting import eventually
 
 SECRET = b"hook-secret"
@@ -87,3 +91,51 @@ async def test_routed_incident_is_announced_signed_on_open_and_resolve_despite_a
 
 async def _count(received: list[dict[str, Any]], n: int) -> bool:
     return len(received) >= n
+
+
+async def test_an_alert_still_firing_when_its_silence_ends_is_announced(
+    make_settings: SettingsFactory, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Muted by a silence, an incident is recorded but nobody is told; when the silence
+    runs out (on the injected clock) and the alert still fires, the group hears of it."""
+    (tmp_path / "routing.yaml").write_text(
+        "groups:\n  - name: payments\n    channels: [pay-hook]\nroute:\n  group: payments\n"
+    )
+    clock = ManualClock()
+    settings = make_settings(
+        "routing_file: routing.yaml\n"
+        f"channels:\n  - {{name: pay-hook, type: webhook, url: '{receiver.url()}'}}\n",
+        clock=clock,
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        silence = {
+            "matchers": ['service="payments"'],
+            "duration": "1h",
+            "created_by": "bob",
+            "comment": "deploy",
+        }
+        assert (await client.post("/api/v1/silences", json=silence)).status == 201
+        labels = {"alertname": "CardDeclines", "service": "payments"}
+        firing = am_webhook([am_alert(labels, starts_at=clock.now - 60)])
+        assert (await client.post("/api/v1/alerts/alertmanager", json=firing)).status == 202
+
+        async def muted() -> dict[str, Any] | None:
+            body = await (await client.get("/api/v1/incidents")).json()
+            return body["incidents"][0] if body["incidents"] else None
+
+        incident = await eventually(muted, what="the muted incident")
+        assert incident["suppressed_by"]
+        await asyncio.sleep(1.5)  # a scheduler tick inside the silence: still quiet
+        assert receiver.requests == []
+        clock.advance(3600)
+
+        async def announced() -> bool:
+            return receiver.events()["opened"] == 1
+
+        await eventually(announced, what="the opening announced when the silence ended")
+        detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert detail["suppressed_by"] == []
+    kinds = [e["kind"] for e in detail["timeline"]]
+    assert kinds.index("unsuppressed") < kinds.index("delivery")
+    [request] = receiver.requests
+    assert json.loads(request.body)["incident"]["id"] == incident["id"]

@@ -33,3 +33,13 @@ async def test_openapi_is_valid_and_lists_every_route(client: Client) -> None:
         assert "requestBody" in spec["paths"][f"/api/v1/alerts/{source}"]["post"]
     for path in ("/api/v2/alerts", "/v2/enqueue", "/api/alert"):
         assert "429" in spec["paths"][path]["post"]["responses"]
+
+
+async def test_published_schemas_say_which_strings_are_times(client: Client) -> None:
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    starts = spec["components"]["schemas"]["WebhookAlert"]["properties"]["startsAt"]
+    assert {"type": "string", "format": "date-time"} in starts["anyOf"]
+    generic = await (await client.get("/api/v1/schemas/generic-alert.json")).json()
+    ends = generic["$defs"]["GenericAlert"]["properties"]["ends_at"]
+    assert {"type": "string", "format": "date-time"} in ends["anyOf"]
+    assert "format" not in generic["$defs"]["GenericAlert"]["properties"]["summary"]

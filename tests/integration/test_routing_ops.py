@@ -17,6 +17,7 @@ from daemon.app import create_app
 from daemon.cli import main
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook
+from tests.receiver import Receiver
 from tests.waiting import eventually
 
 Client = TestClient[web.Request, web.Application]
@@ -228,3 +229,163 @@ async def test_topology_put_validates_and_get_returns_it(client: Client, aredis:
     stored = await aredis.get(keys.TOPOLOGY)
     assert stored is not None
     assert b"nowhere" not in stored
+
+
+IN_SERVICE = """
+groups:
+  - name: triage-queue
+  - name: database
+    channels: [db-chat]
+    escalation_policy: page
+  - name: web
+    channels: [web-chat]
+  - name: sre
+    channels: [sre-chat]
+escalation_policies:
+  - name: page
+    levels: [{timeout: 5m, targets: ["group:database"]}]
+route:
+  group: triage-queue
+  routes:
+    - {name: db, matchers: ['service=~"postgres|mysql"'], group: database}
+    - {name: web, matchers: ['service="frontend"'], group: web}
+"""
+
+CANDIDATE = """
+groups:
+  - name: triage-queue
+  - name: database
+    channels: [db-chat]
+    escalation_policy: page
+  - name: web
+    channels: [web-chat]
+  - name: sre
+    channels: [sre-chat]
+escalation_policies:
+  - name: page
+    levels: [{timeout: 5m, targets: ["group:database"]}]
+route:
+  group: triage-queue
+  routes:
+    - {name: pg, matchers: ['service="postgres"'], group: sre}
+    - name: db
+      matchers: ['service=~"postgres|mysql"']
+      group: database
+      channels: [db-chat, db-pager]
+    - {name: web, matchers: ['service="frontend"'], group: web, escalation_policy: page}
+"""
+
+
+async def test_route_diff_on_recorded_alerts_reports_each_kind_of_change(
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+    receiver: Receiver,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Five recorded incidents; the candidate moves both postgres ones to another group,
+    adds a channel for mysql, gives frontend a policy, and leaves batch alone."""
+    (tmp_path / "routing.yaml").write_text(IN_SERVICE)
+    (tmp_path / "candidate.yaml").write_text(CANDIDATE)
+    channels = "".join(
+        f"  - {{name: {name}, type: webhook, url: '{receiver.url('/' + name)}'}}\n"
+        for name in ("db-chat", "db-pager", "web-chat", "sre-chat")
+    )
+    config = f"routing_file: routing.yaml\nchannels:\n{channels}"
+    (tmp_path / "cli.yaml").write_text(config)
+    async with TestClient(TestServer(create_app(make_settings(config)))) as client:
+        for labels in (
+            {"alertname": "P1", "service": "postgres"},
+            {"alertname": "P2", "service": "postgres", "env": "b"},
+            {"alertname": "M1", "service": "mysql"},
+            {"alertname": "F1", "service": "frontend"},
+            {"alertname": "B1", "service": "batch"},
+        ):
+            await open_incident(client, labels)
+    argv = ["route", "diff", "--rules", str(tmp_path / "candidate.yaml")]
+    argv += ["--config", str(tmp_path / "cli.yaml"), "--redis-url", redis_url]
+    assert await asyncio.to_thread(main, [*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["compared"] == 5
+    changes = {c["title"]: c for c in report["changed"]}
+    assert set(changes) == {"P1 fired", "P2 fired", "M1 fired", "F1 fired"}
+    for title in ("P1 fired", "P2 fired"):
+        assert changes[title]["group"] == ["database", "sre"]
+        assert changes[title]["channels"] == [["db-chat"], ["sre-chat"]]
+        assert changes[title]["escalation_policy"] == ["page", None]
+        assert changes[title]["route"] == ["root/db", "root/pg"]
+    assert changes["M1 fired"]["group"] == ["database", "database"]
+    assert changes["M1 fired"]["channels"] == [["db-chat"], ["db-chat", "db-pager"]]
+    assert changes["M1 fired"]["escalation_policy"] == ["page", "page"]
+    assert changes["F1 fired"]["channels"] == [["web-chat"], ["web-chat"]]
+    assert changes["F1 fired"]["escalation_policy"] == [None, "page"]
+    assert report["moves"] == {"database -> sre": 2, "database -> database": 1, "web -> web": 1}
+    assert await asyncio.to_thread(main, argv) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("5 incidents since 7d; 4 would change\n")
+    assert "     2  database -> sre" in text
+    (tmp_path / "typo.yaml").write_text(CANDIDATE.replace("db-pager]", "db-pagr]"))
+    argv[3] = str(tmp_path / "typo.yaml")
+    assert await asyncio.to_thread(main, argv) == 1
+    assert f"{tmp_path / 'typo.yaml'}:" in capsys.readouterr().err
+
+
+SUPPRESSING = """
+groups:
+  - name: triage-queue
+    escalation_policy: page
+escalation_policies:
+  - name: page
+    levels: [{timeout: 5m, targets: ["group:triage-queue"]}]
+route:
+  group: triage-queue
+inhibit_rules:
+  - name: critical-mutes-warning
+    source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [alertname, instance]
+maintenance_windows:
+  - id: db-upgrade
+    matchers: ['service="postgres"']
+    starts_at: 2026-01-01T00:00:00Z
+    ends_at: 2099-01-01T00:00:00Z
+    created_by: alice
+    comment: upgrade
+"""
+
+
+async def test_inhibited_and_maintenance_muted_alerts_are_kept_and_marked(
+    make_settings: SettingsFactory, tmp_path: Path, aredis: Redis
+) -> None:
+    """Through the pipeline: a critical alert mutes its warning on the same instance but
+    not the warning of another; a maintenance window mutes its service's alerts and keeps
+    their incident from escalating. Muted alerts are stored, with what muted them."""
+    (tmp_path / "routing.yaml").write_text(SUPPRESSING)
+    settings = make_settings("routing_file: routing.yaml\n")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        base = {"alertname": "HighLatency", "service": "api"}
+        critical = am_alert(base | {"instance": "a", "severity": "critical"})
+        warning_a = am_alert(base | {"instance": "a", "severity": "warning", "env": "x"})
+        warning_b = am_alert(base | {"instance": "b", "severity": "warning", "env": "y"})
+        body = am_webhook([critical, warning_a, warning_b])
+        assert (await client.post("/api/v1/alerts/alertmanager", json=body)).status == 202
+        db = await open_incident(client, {"alertname": "ReplicaLag", "service": "postgres"})
+
+        async def states() -> dict[str, dict[str, Any]] | None:
+            found: dict[str, dict[str, Any]] = {}
+            listing = await (await client.get("/api/v1/incidents")).json()
+            for incident in listing["incidents"]:
+                detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
+                found.update({a["fingerprint"]: a for a in detail["alerts"]})
+            return found if len(found) == 4 else None
+
+        alerts = await eventually(states, what="all four alerts stored")
+    assert alerts[critical["fingerprint"]]["suppressed_by"] == []
+    assert alerts[warning_a["fingerprint"]]["suppressed_by"] == [
+        "inhibition:critical-mutes-warning"
+    ]
+    assert alerts[warning_b["fingerprint"]]["suppressed_by"] == []
+    [db_alert] = [a for a in alerts.values() if a["labels"].get("service") == "postgres"]
+    assert db_alert["suppressed_by"] == ["maintenance:db-upgrade"]
+    assert db["suppressed_by"] == ["maintenance:db-upgrade"]
+    assert await aredis.zscore(keys.ESCALATIONS, db["id"]) is None, "maintenance: no pages"

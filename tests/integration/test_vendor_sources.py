@@ -10,9 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from daemon import keys
 from daemon.app import create_app
 from tests.conftest import SettingsFactory
+from tests.stored import last_ingest_id
 from tests.unit.test_source_cloudwatch import TOPIC, alarm, confirmation, notification
 from tests.waiting import eventually
 
@@ -92,9 +92,9 @@ async def test_sns_subscription_is_recorded_and_unlisted_topics_refused(
         stranger = json.dumps(
             {**notification(alarm()), "TopicArn": "arn:aws:sns:us-east-1:1:other"}
         )
+        appended = await last_ingest_id(aredis)
+        assert appended != "0-0", "the allowed topic's alarm is stored"
         response = await client.post("/api/v1/alerts/cloudwatch", data=stranger, headers=text)
         assert response.status == 403
         assert (await response.json())["errors"][0]["field"] == "origin"
-        assert await aredis.xlen(keys.INGEST_STREAM) == 1, (
-            "only the allowed topic's alarm is stored"
-        )
+        assert await last_ingest_id(aredis) == appended, "the other topic's alarm is not"

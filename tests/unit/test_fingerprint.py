@@ -184,14 +184,16 @@ def test_key_fingerprint_is_16_hex_digits(scope: str, key: str) -> None:
     assert HEX16.match(key_fingerprint(scope, key))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: key_fingerprint(scope, '') hashes b'dedup\\xff<scope>\\xff', the exact bytes "
-        "of the label set {'dedup': scope}, so an empty dedup key collides with a label "
-        "fingerprint although the docstring promises keys never collide with label sets "
-        "(latent: the generic adapter rejects empty dedup_key today)"
-    ),
-)
 def test_empty_dedup_key_does_not_collide_with_a_label_set() -> None:
     assert key_fingerprint("generic", "") != label_fingerprint({"dedup": "generic"})
+    assert key_fingerprint("generic", "") != label_fingerprint({"dedup": "generic", "": ""})
+    assert key_fingerprint("generic", "") == key_fingerprint("generic", "")
+    assert key_fingerprint("generic", "") != key_fingerprint("pagerduty", "")
+
+
+@given(utf8_text, utf8_text)
+def test_key_fingerprints_of_any_key_never_equal_label_fingerprints_of_its_words(
+    scope: str, key: str
+) -> None:
+    assert key_fingerprint(scope, key) != label_fingerprint({"dedup": scope})
+    assert key_fingerprint(scope, key) != label_fingerprint({"dedup": scope, key: ""})

@@ -92,6 +92,15 @@ def test_convenience_fields_override_same_named_labels() -> None:
     assert alert.labels == {"severity": "critical", "service": "a"}
 
 
+def test_repeat_by_labels_is_the_same_alert_whatever_its_text() -> None:
+    first, again = (
+        parsed({"service": "payments", "severity": "critical", "summary": text})[0]
+        for text in ("card declines", "card declines still rising")
+    )
+    assert again.fingerprint == first.fingerprint
+    assert again.annotations["summary"] == "card declines still rising"
+
+
 def test_dedup_key_identifies_the_alert_whatever_its_labels() -> None:
     first, second = parsed(
         {

@@ -102,6 +102,17 @@ def test_fingerprint_is_alertmanagers() -> None:
     assert alert.fingerprint == "d2b371819297f98a"
 
 
+def test_repeat_with_a_later_end_is_the_same_alert() -> None:
+    """Prometheus re-sends a firing alert every resend delay with its end pushed out."""
+    [first] = parsed([postable()])
+    [again] = parsed([postable(endsAt="2023-11-14T22:18:20.000Z")])
+    assert again.fingerprint == first.fingerprint
+    assert again.starts_at == first.starts_at
+    assert again.ends_at is not None
+    assert first.ends_at is not None
+    assert again.ends_at == first.ends_at + 60
+
+
 def test_same_labels_in_another_order_are_the_same_alert() -> None:
     first = {"alertname": "X", "job": "node", "instance": "a"}
     second = dict(reversed(list(first.items())))
@@ -217,6 +228,16 @@ def test_every_bad_field_is_named() -> None:
 def test_semantic_problems_of_several_alerts_are_all_named() -> None:
     body = [{"labels": {}}, postable(), postable(endsAt="2023-11-14T21:00:00Z")]
     assert fields(rejected(body)) == ["[0].labels", "[2].endsAt"]
+
+
+def test_semantic_problems_are_named_beside_schema_errors() -> None:
+    body = [
+        {"labels": {"a": 1}},
+        {"labels": {}},
+        postable(startsAt="soon"),
+        postable(endsAt="2023-11-14T21:00:00Z"),
+    ]
+    assert fields(rejected(body)) == ["[0].labels.a", "[2].startsAt", "[1].labels", "[3].endsAt"]
 
 
 @pytest.mark.parametrize(

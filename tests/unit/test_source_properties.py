@@ -11,6 +11,8 @@ JSON, text, a numeric string, null or an empty container); and raw bytes (random
 body cut short, or one with bytes that are not UTF-8 slipped in). About 3,000 generated
 bodies and 20,000 parses, sized to keep this file under 20 seconds. Limits are either
 the defaults or tiny ones, so the 413 and size checks are exercised too.
+tests/integration/test_ingest_properties.py posts the same kinds of bodies through the
+real HTTP handler and checks that nothing of a refused request reaches Redis.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -146,3 +147,34 @@ def test_messages_do_not_echo_huge_values() -> None:
     [(field, message)] = errors({"name": "x", "note": "n" * 100_000})
     assert field == "note"
     assert len(message) < 1000
+
+
+class Event(msgspec.Struct):
+    at: datetime
+    until: datetime | None = None
+
+
+class Events(msgspec.Struct):
+    events: list[Event]
+    label: str = ""
+
+
+def test_times_are_date_time_strings_in_every_nested_struct() -> None:
+    definition = schema_of(Events)["$defs"]["Event"]["properties"]
+    assert definition["at"] == {"type": "string", "format": "date-time"}
+    assert {"type": "string", "format": "date-time"} in definition["until"]["anyOf"]
+    assert "format" not in schema_of(Events)["$defs"]["Events"]["properties"]["label"]
+
+
+def test_a_bad_time_is_named_with_the_other_bad_fields() -> None:
+    document = {"events": [{"at": "yesterday"}, {"at": "2026-01-01T00:00:00Z", "until": 5}]}
+    found = [(e.field, e.message) for e in explain(Events, document, "decoder said no")]
+    assert [field for field, _ in found] == ["events[0].at", "events[1].until"]
+    assert "date-time" in found[0][1]
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00", "2026-01-01T00:00:00.123456789Z"]
+)
+def test_times_the_decoder_takes_pass_the_schema(text: str) -> None:
+    assert explain(Events, {"events": [{"at": text}], "label": 1}, "")[0].field == "label"
