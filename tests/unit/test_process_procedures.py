@@ -259,23 +259,24 @@ def test_forcing_needs_a_reason_and_the_reason_goes_on_the_timeline() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "notes", "problem"),
+    ("code", "notes", "field", "problem"),
     [
-        (None, "x", "a resolution code is required"),
-        ("magic", "x", "unknown resolution code 'magic'"),
-        ("fixed", " ", "resolution notes are required"),
-        ("fixed", "restarted the pod", None),
+        (None, "x", "code", "a resolution code is required"),
+        ("magic", "x", "code", "unknown resolution code 'magic'"),
+        ("fixed", " ", "notes", "resolution notes are required"),
+        ("fixed", "restarted the pod", None, None),
     ],
 )
 def test_resolution_needs_a_known_code_and_notes(
-    code: str | None, notes: str, problem: str | None
+    code: str | None, notes: str, field: str | None, problem: str | None
 ) -> None:
     found = resolution_check(code, notes, BOOK)
     if problem is None:
         assert found is None
     else:
         assert found is not None
-        assert found.startswith(problem)
+        assert found[0] == field
+        assert found[1].startswith(problem)
 
 
 def test_auto_close_only_for_resolved_incidents_of_procedures_that_allow_it() -> None:
