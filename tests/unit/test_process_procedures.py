@@ -290,15 +290,24 @@ def test_auto_close_only_for_resolved_incidents_of_procedures_that_allow_it() ->
 def test_update_cadence_runs_from_the_last_update_while_open() -> None:
     major = BOOK.by_name[Kind.MAJOR]
     opened = IncidentStatus.TRIGGERED
-    assert next_update_due(major, status=opened, created_at=NOW, last_update_at=None) == NOW + 1800
     assert (
-        next_update_due(major, status=opened, created_at=NOW, last_update_at=NOW + 600)
+        next_update_due(major.update_every, status=opened, created_at=NOW, last_update_at=None)
+        == NOW + 1800
+    )
+    assert (
+        next_update_due(major.update_every, status=opened, created_at=NOW, last_update_at=NOW + 600)
         == NOW + 2400
     )
     resolved = IncidentStatus.RESOLVED
-    assert next_update_due(major, status=resolved, created_at=NOW, last_update_at=None) is None
+    assert (
+        next_update_due(major.update_every, status=resolved, created_at=NOW, last_update_at=None)
+        is None
+    )
     standard = BOOK.by_name[Kind.STANDARD]
-    assert next_update_due(standard, status=opened, created_at=NOW, last_update_at=None) is None
+    assert (
+        next_update_due(standard.update_every, status=opened, created_at=NOW, last_update_at=None)
+        is None
+    )
 
 
 def test_security_details_need_the_security_scope() -> None:

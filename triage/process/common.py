@@ -39,6 +39,15 @@ class UnknownItem(LookupError):
     """No checklist step or follow-up with that id on the incident (an API 404)."""
 
 
+class InvalidInput(ValueError):
+    """A request the process refuses for what it says, not for the incident's state (an
+    API 400); ``field`` names the request field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class Problems:
     """Collects every problem of one compilation, so an operator fixes them in one round."""
 

@@ -478,20 +478,21 @@ def resolution_check(code: str | None, notes: str, config: Procedures) -> tuple[
 
 
 def next_update_due(
-    procedure: Procedure,
+    update_every: float | None,
     *,
     status: IncidentStatus,
     created_at: float,
     last_update_at: float | None,
 ) -> float | None:
-    """When the owner owes stakeholders the next update; None when no cadence applies.
+    """When the owner owes stakeholders the next update, at the cadence ``update_every``
+    (a procedure's, as copied to the incident when it started); None when none applies.
 
     The cadence runs only while the incident is open: after resolution the resolution
     notice is the last update.
     """
-    if procedure.update_every is None or not status.is_open:
+    if update_every is None or not status.is_open:
         return None
-    return (last_update_at if last_update_at is not None else created_at) + procedure.update_every
+    return (last_update_at if last_update_at is not None else created_at) + update_every
 
 
 def auto_close_due(
