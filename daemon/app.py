@@ -165,6 +165,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             claim_idle=seconds(pipeline.claim_idle),
             max_deliveries=pipeline.max_deliveries,
             clock=settings.clock,
+            process=settings.process,
         )
         for _ in range(pipeline.workers)
     ]
@@ -176,6 +177,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
         clock=settings.clock,
+        process=settings.process,
     )
     app[WORKERS].extend(workers)
     alive = metrics.workers_alive

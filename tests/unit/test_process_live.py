@@ -213,16 +213,16 @@ def test_follow_ups_problems_and_pauses_are_recorded() -> None:
 
 
 def test_the_respond_clock_warns_then_breaches_once_and_asks_for_escalation() -> None:
-    p1 = started()
-    assert live.next_due(p1, PROCESS, now=T0) == T0 + 0.75 * 15 * MIN
-    risk = live.evaluate(p1, OPEN_ENTRY, PROCESS, now=T0 + 12 * MIN)
+    p1 = started("P2")
+    assert live.next_due(p1, PROCESS, now=T0) == T0 + 0.75 * 30 * MIN
+    risk = live.evaluate(p1, OPEN_ENTRY, PROCESS, now=T0 + 23 * MIN)
     assert [(c.clock, str(c.state)) for c in risk.changes] == [("respond", "at_risk")]
     assert (risk.escalate, risk.incident.updated_at) == ([], T0)  # bookkeeping, not an update
-    assert risk.next_at == T0 + 15 * MIN
-    breach = live.evaluate(risk.incident, OPEN_ENTRY, PROCESS, now=T0 + 15 * MIN)
+    assert risk.next_at == T0 + 30 * MIN
+    breach = live.evaluate(risk.incident, OPEN_ENTRY, PROCESS, now=T0 + 30 * MIN)
     assert breach.escalate == ["respond"]
     assert [e.kind for e in breach.entries] == ["target"]
-    again = live.evaluate(breach.incident, OPEN_ENTRY, PROCESS, now=T0 + 16 * MIN)
+    again = live.evaluate(breach.incident, OPEN_ENTRY, PROCESS, now=T0 + 31 * MIN)
     assert (again.changes, again.entries) == ([], [])
 
 
@@ -231,9 +231,11 @@ def test_a_clock_that_stopped_in_time_is_reported_met_once() -> None:
         started(), LifecycleAction.ACKNOWLEDGE, actor="ann", message="", now=T0 + 5 * MIN
     )
     timeline = [*OPEN_ENTRY, ack]
-    first = live.evaluate(acked, timeline, PROCESS, now=T0 + 12 * MIN)
-    assert (first.met, first.changes) == (["respond"], [])
-    assert live.evaluate(first.incident, timeline, PROCESS, now=T0 + 13 * MIN).met == []
+    assert live.next_due(acked, PROCESS, now=T0 + 5 * MIN) == T0 + 5 * MIN  # to record
+    first = live.evaluate(acked, timeline, PROCESS, now=T0 + 6 * MIN)
+    assert (first.met, first.changes, first.stopped) == (["respond"], [], {"respond": 5 * MIN})
+    later = live.evaluate(first.incident, timeline, PROCESS, now=T0 + 13 * MIN)
+    assert (later.met, later.stopped) == ([], {})
 
 
 def test_a_late_acknowledgement_is_a_breach_but_not_an_escalation() -> None:
@@ -256,9 +258,10 @@ def test_an_overdue_update_reminds_once_per_cadence() -> None:
 
 
 def test_standard_incidents_close_themselves_after_the_period_noting_open_steps() -> None:
-    resolved = _resolved(priority="P3")
-    assert live.next_due(resolved, PROCESS, now=T0 + HOUR) == T0 + HOUR + 3 * DAY
-    found = live.evaluate(resolved, OPEN_ENTRY, PROCESS, now=T0 + HOUR + 3 * DAY)
+    resolved = live.evaluate(_resolved(priority="P3"), OPEN_ENTRY, PROCESS, now=T0 + HOUR)
+    assert resolved.stopped == {"respond": HOUR, "resolve": HOUR}
+    assert resolved.next_at == T0 + HOUR + 3 * DAY
+    found = live.evaluate(resolved.incident, OPEN_ENTRY, PROCESS, now=T0 + HOUR + 3 * DAY)
     assert found.auto_closed
     assert found.incident.status is IncidentStatus.CLOSED
     closing = found.entries[-1]
@@ -272,3 +275,32 @@ def test_major_incidents_never_close_themselves() -> None:
     found = live.evaluate(resolved, OPEN_ENTRY, PROCESS, now=T0 + 30 * DAY)
     assert not found.auto_closed
     assert found.next_at is None
+
+
+def test_subscribers_of_a_major_incident_are_owed_the_opening_each_update_and_the_resolution() -> (
+    None
+):
+    p1 = started()
+    assert live.next_due(p1, PROCESS, now=T0) == T0  # the opening is owed at once
+    opened = live.evaluate(p1, OPEN_ENTRY, PROCESS, now=T0)
+    assert [(n.kind, n.message) for n in opened.notices] == [("opened", "Checkout errors")]
+    assert live.evaluate(opened.incident, OPEN_ENTRY, PROCESS, now=T0 + MIN).notices == []
+    updated, [update] = live.post_update(
+        opened.incident, message="bridge open", actor="im", now=T0 + 2 * MIN
+    )
+    resolved, [resolution] = live.resolve(
+        updated, code="fixed", notes="restarted", actor="im", now=T0 + 3 * MIN, procedures=BOOK
+    )
+    timeline = [*OPEN_ENTRY, update, resolution]
+    found = live.evaluate(resolved, timeline, PROCESS, now=T0 + 3 * MIN)
+    assert [(n.kind, n.number, n.message) for n in found.notices] == [
+        ("update", 1, "bridge open"),
+        ("resolved", None, "restarted"),
+    ]
+    assert live.evaluate(found.incident, timeline, PROCESS, now=T0 + 4 * MIN).notices == []
+
+
+def test_standard_and_cancelled_incidents_owe_subscribers_nothing() -> None:
+    assert live.evaluate(started("P3"), OPEN_ENTRY, PROCESS, now=T0).notices == []
+    cancelled, _ = live.cancel(started(), reason="drill", message="", actor="a", now=T0)
+    assert live.evaluate(cancelled, OPEN_ENTRY, PROCESS, now=T0).notices == []

@@ -314,15 +314,26 @@ def resume(incident: Incident, *, message: str, actor: str, now: float) -> Chang
 # ---------------------------------------------------------------------------- time
 
 
+class Notice(msgspec.Struct, frozen=True):
+    """A message subscribers are owed: the opening, update ``number``, or the resolution
+    of reopen cycle ``cycle``; ``message`` is the update's or the resolution's text."""
+
+    kind: str  # opened | update | resolved
+    number: int | None = None
+    cycle: int = 0
+    message: str = ""
+
+
 class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
     """What the process timer of one incident found at ``now``.
 
     ``changes`` are target clocks that turned at risk or breached (each once; already on
     the timeline); ``escalate`` names those breached while still running, which call for
-    an escalation; ``met`` names clocks that stopped within target since the last look.
+    an escalation; ``met`` names clocks that stopped within target since the last look,
+    and ``stopped`` the wall-clock seconds from creation of clocks that stopped since.
     ``reminder`` is the number of the overdue update when one is owed (the owner is to be
-    reminded); ``auto_closed`` says the incident closed by itself. ``next_at`` is when to
-    look again (None: nothing left to watch).
+    reminded); ``notices`` are owed to subscribers; ``auto_closed`` says the incident
+    closed by itself. ``next_at`` is when to look again (None: nothing left to watch).
     """
 
     incident: Incident
@@ -331,7 +342,9 @@ class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
     changes: list[TargetChange] = []
     escalate: list[str] = []
     met: list[str] = []
+    stopped: dict[str, float] = {}
     reminder: int | None = None
+    notices: list[Notice] = []
     auto_closed: bool = False
     next_at: float | None = None
 
@@ -339,7 +352,9 @@ class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
 def evaluate(
     incident: Incident, timeline: Sequence[TimelineEntry], settings: ProcessSettings, *, now: float
 ) -> Evaluation:
-    """Service targets, the update cadence and auto-close of one incident at ``now``."""
+    """Service targets, subscriber notices, the update cadence and auto-close of one
+    incident at ``now``; the returned incident records what was found, so each change is
+    reported once however often (and by however many daemons) it is evaluated."""
     record = record_of(incident)
     status = target_status(incident_times(incident, timeline), record.pauses, now, settings.targets)
     changes = target_changes(record.targets, status)
@@ -349,7 +364,24 @@ def evaluate(
     escalate = [
         c.clock for c in changes if c.escalate and getattr(status, c.clock).stopped_at is None
     ]
-    current = _with(incident, None, targets=states) if states != record.targets else incident
+    stops = _stops(status)
+    stopped = {
+        clock: at - incident.created_at
+        for clock, at in stops.items()
+        if record.stopped.get(clock) != at
+    }
+    notices = _notices(incident, timeline)
+    current = _with(
+        incident,
+        None,
+        targets=states,
+        stopped={**record.stopped, **stops},
+        announced_opening=record.announced_opening or any(n.kind == "opened" for n in notices),
+        announced_updates=max([record.announced_updates, *_numbers(notices, "update")]),
+        announced_resolutions=max(
+            [record.announced_resolutions, *(n.cycle + 1 for n in notices if n.kind == "resolved")]
+        ),
+    )
     reminder = None
     remind_at = reminder_due(current)
     if remind_at is not None and remind_at <= now:
@@ -378,10 +410,51 @@ def evaluate(
         changes=changes,
         escalate=escalate,
         met=met,
+        stopped=stopped,
         reminder=reminder,
+        notices=notices,
         auto_closed=auto_closed,
         next_at=next_due(current, settings, now=now, status=status),
     )
+
+
+def _stops(status: TargetStatus) -> dict[str, float]:
+    return {
+        name: clock.stopped_at
+        for name in CLOCKS
+        if (clock := getattr(status, name)).stopped_at is not None
+    }
+
+
+def _numbers(notices: Sequence[Notice], kind: str) -> list[int]:
+    return [n.number for n in notices if n.kind == kind and n.number is not None]
+
+
+def _owed(incident: Incident) -> list[Notice]:
+    """What subscribers have not heard yet, without the texts: they are on the timeline."""
+    record = record_of(incident)
+    if not record.notify_subscribers or record.cancelled is not None:
+        return []
+    owed = [] if record.announced_opening else [Notice("opened")]
+    owed += [Notice("update", n) for n in range(record.announced_updates + 1, record.updates + 1)]
+    resolutions = incident.reopen_count + (0 if incident.resolved_at is None else 1)
+    owed += [Notice("resolved", cycle=c) for c in range(record.announced_resolutions, resolutions)]
+    return owed
+
+
+def _notices(incident: Incident, timeline: Sequence[TimelineEntry]) -> list[Notice]:
+    updates = {e.data.get("update"): e.message for e in timeline if e.kind == "update"}
+    resolutions = [e for e in timeline if e.kind == "resolve"]
+    notices: list[Notice] = []
+    for notice in _owed(incident):
+        if notice.kind == "update":
+            text = updates.get(notice.number, "")
+        elif notice.kind == "resolved" and notice.cycle < len(resolutions):
+            text = resolutions[notice.cycle].message
+        else:
+            text = incident.title
+        notices.append(msgspec.structs.replace(notice, message=text))
+    return notices
 
 
 def next_due(
@@ -391,18 +464,23 @@ def next_due(
     now: float,
     status: TargetStatus | None = None,
 ) -> float | None:
-    """When the incident's process timer should fire next: the earliest target change,
-    update reminder or auto-close; None when there is nothing to watch.
+    """When the incident's process timer should fire next: ``now`` when something is to
+    be recorded or announced, else the earliest target change, update reminder or
+    auto-close; None when there is nothing to watch.
 
     Without ``status`` the clocks are taken from the record alone (no timeline): a reopen
     then looks like an unanswered incident, which can only make the timer fire early, and
     an early firing just evaluates and re-arms.
     """
-    if incident.status is IncidentStatus.CLOSED:
-        return None
+    record = record_of(incident)
     if status is None:
         times = incident_times(incident, ())
-        status = target_status(times, record_of(incident).pauses, now, settings.targets)
+        status = target_status(times, record.pauses, now, settings.targets)
+    unrecorded = any(record.stopped.get(c) != at for c, at in _stops(status).items())
+    if _owed(incident) or unrecorded:
+        return now
+    if incident.status is IncidentStatus.CLOSED:
+        return None
     due = [
         t
         for t in (

@@ -89,4 +89,8 @@ class ProcessRecord(msgspec.Struct, frozen=True, kw_only=True):
     last_update_at: float | None = None
     reminded_at: float | None = None  # the last reminder that an update is overdue
     targets: dict[str, str] = {}  # clock -> last recorded state
+    stopped: dict[str, float] = {}  # clock -> the stop last recorded (for the metrics)
+    announced_opening: bool = False  # subscribers heard of the opening
+    announced_updates: int = 0  # ... of this many updates
+    announced_resolutions: int = 0  # ... of this many resolutions (one per reopen cycle)
     seen: Seen | None = None
