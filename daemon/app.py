@@ -22,6 +22,7 @@ from daemon import (
     heartbeats,
     incidents_api,
     ops,
+    process_api,
     receive,
     reload,
     silences_api,
@@ -77,6 +78,9 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/alert", receive.vendor_path("alerta"))
     app.router.add_get("/api/v1/sources/{source}/subscriptions", subscriptions.listing)
     app.router.add_post("/api/v1/heartbeats/{name}", heartbeats.check_in)
+    # The process's actions have bodies of their own; registered first, they take
+    # precedence over the generic /api/v1/incidents/{id}/{action} below.
+    process_api.add_routes(app)
     app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)

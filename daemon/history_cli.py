@@ -15,29 +15,22 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from daemon import keys, store
+from daemon import keys
 from daemon.app import connect
 from daemon.config_types import ConfigError
 from daemon.embedded_redis import EmbeddedRedis
+from daemon.incident_facts import all_facts
 from daemon.settings import Settings, build_settings
 from triage.process.config import compile_process
-from triage.process.kpis import (
-    IncidentFacts,
-    compute_kpis,
-    facts_from_record,
-    render_table,
-    to_csv,
-    to_json,
-)
+from triage.process.kpis import IncidentFacts, compute_kpis, render_table, to_csv, to_json
 from triage.process.uci_import import import_uci
 
-_facts = msgspec.msgpack.Decoder(IncidentFacts)
 _encode = msgspec.msgpack.Encoder()
 _FORMATS = {"table": render_table, "csv": to_csv, "json": to_json}
 
@@ -154,16 +147,5 @@ def _report(args: argparse.Namespace) -> int:
 
 
 async def _all_facts(settings: Settings) -> list[IncidentFacts]:
-    """Imported history plus every live incident still in the store."""
     async with _store(settings) as redis:
-        raw = cast("dict[bytes, bytes]", await redis.hgetall(keys.HISTORY))
-        facts = [_facts.decode(value) for value in raw.values()]
-        cursor: int | None = None
-        while True:
-            page, cursor = await store.list_incidents(redis, {}, limit=500, before=cursor)
-            for incident in page:
-                details = await store.incident_details(redis, incident.id)
-                if details is not None:
-                    facts.append(facts_from_record(details[0], details[2]))
-            if cursor is None:
-                return facts
+        return await all_facts(redis)

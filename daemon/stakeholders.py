@@ -32,14 +32,15 @@ from redis.asyncio import Redis
 
 from daemon import keys, store
 from daemon.api_body import read_api_body
+from daemon.api_times import iso
 from daemon.appkeys import REDIS, SETTINGS
-from daemon.auth import granted_scopes, require_api
+from daemon.auth import require_api
 from daemon.delivery import Notification, summarize, transition
 from daemon.errors import error_response, json_response
-from daemon.incidents_api import iso
+from daemon.process_views import can_read, forbidden
 from daemon.validation import FieldError
 from triage.incident import Incident, TimelineEntry
-from triage.process.live import Notice, visible
+from triage.process.live import Notice
 
 log = structlog.get_logger("triaged.stakeholders")
 
@@ -139,18 +140,9 @@ async def _incident_problem(request: web.Request, name: str) -> web.Response | N
         return error_response(
             404, "incident not found", [FieldError("id", f"no incident {name!r}")]
         )
-    procedures = request.app[SETTINGS].process.procedures
-    if not visible(incident, procedures, granted_scopes(request.app[SETTINGS].api, request)):
-        return forbidden(incident)
+    if not can_read(request, incident):
+        return forbidden(incident, request.app[SETTINGS].process.procedures)
     return None
-
-
-def forbidden(incident: Incident) -> web.Response:
-    return error_response(
-        403,
-        "restricted incident",
-        [FieldError("Authorization", f"incident {incident.id} needs a token with its scope")],
-    )
 
 
 async def add(request: web.Request) -> web.Response:

@@ -36,7 +36,12 @@ class ProcessConfigError(ValueError):
 
 
 class UnknownItem(LookupError):
-    """No checklist step or follow-up with that id on the incident (an API 404)."""
+    """No checklist step or follow-up with that id on the incident (an API 404);
+    ``field`` names the request field that named it."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class InvalidInput(ValueError):

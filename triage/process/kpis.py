@@ -93,6 +93,11 @@ class IncidentFacts(msgspec.Struct, frozen=True, kw_only=True):
 _TRUE = frozenset({"true", "yes", "1"})
 
 
+def is_drill(labels: Mapping[str, str]) -> bool:
+    """A drill is marked by the label ``drill=true`` on the alert that opened it."""
+    return labels.get("drill", "").lower() in _TRUE
+
+
 def facts_from_record(
     incident: Incident,
     timeline: Sequence[TimelineEntry],
@@ -158,7 +163,7 @@ def facts_from_record(
         and bool(resolves)
         and resolves[-1].data.get("auto") is True,
         cancelled=bool(cancels) and not as_drill,
-        drill=as_drill or incident.labels.get("drill", "").lower() in _TRUE,
+        drill=as_drill or is_drill(incident.labels),
         alert_count=incident.alert_count,
         out_of_hours_pages=pages_out,
         problem_id=record.problem_id if record is not None else None,

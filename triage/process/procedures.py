@@ -405,7 +405,9 @@ def complete_step(
         )
         return items, entry
     known = ", ".join(item.id for item in items) or "none"
-    raise UnknownItem(f"no step {step_id!r} on this incident's checklist (steps: {known})")
+    raise UnknownItem(
+        f"no step {step_id!r} on this incident's checklist (steps: {known})", field="step"
+    )
 
 
 def open_required(checklist: Iterable[ChecklistItem]) -> list[ChecklistItem]:

@@ -73,7 +73,7 @@ def complete_follow_up(
             data={"follow_up": item.id},
         )
         return updated, entry
-    raise UnknownItem(f"no follow-up {follow_up_id!r} on this incident")
+    raise UnknownItem(f"no follow-up {follow_up_id!r} on this incident", field="follow_up")
 
 
 # ---------------------------------------------------------------------------- rendering
