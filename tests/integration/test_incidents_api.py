@@ -36,7 +36,7 @@ async def open_incidents(
 
 
 async def act(
-    client: Client, incident_id: str, action: str, **body: str
+    client: Client, incident_id: str, action: str, **body: str | bool
 ) -> tuple[int, dict[str, Any]]:
     response = await client.post(
         f"/api/v1/incidents/{incident_id}/{action}", json={"actor": "alice", **body}
@@ -96,14 +96,15 @@ async def test_bad_list_queries_name_the_parameter(
 async def test_lifecycle_actions_append_to_the_timeline(client: Client) -> None:
     [incident] = await open_incidents(client, 1)
     incident_id = incident["id"]
-    for action, status in [
-        ("acknowledge", "acknowledged"),
-        ("resolve", "resolved"),
-        ("reopen", "triggered"),
-        ("resolve", "resolved"),
-        ("close", "closed"),
+    resolve = {"code": "fixed", "notes": "renewed the certificate"}
+    for action, fields, status in [
+        ("acknowledge", {}, "acknowledged"),
+        ("resolve", resolve, "resolved"),
+        ("reopen", {}, "triggered"),
+        ("resolve", resolve, "resolved"),
+        ("close", {"force": True, "reason": "drill of the API"}, "closed"),
     ]:
-        code, body = await act(client, incident_id, action)
+        code, body = await act(client, incident_id, action, **fields)
         assert (code, body["status"]) == (200, status)
     code, _ = await act(client, incident_id, "note", message="root cause: expired certificate")
     assert code == 200
@@ -111,6 +112,7 @@ async def test_lifecycle_actions_append_to_the_timeline(client: Client) -> None:
     kinds = [(e["kind"], e["actor"]) for e in detail["timeline"]]
     assert kinds == [
         ("open", "triaged"),
+        ("procedure", "triaged"),
         ("acknowledge", "alice"),
         ("resolve", "alice"),
         ("reopen", "alice"),
@@ -134,7 +136,7 @@ async def test_impossible_transitions_are_409_and_change_nothing(client: Client)
     assert code == 409
     detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
     assert detail["status"] == "acknowledged"
-    assert len(detail["timeline"]) == 2
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "procedure", "acknowledge"]
 
 
 @pytest.mark.parametrize(
@@ -157,7 +159,7 @@ async def test_bad_actions_are_refused(
     assert field in [e["field"] for e in (await response.json())["errors"]]
     detail = await (await client.get("/api/v1/incidents/INC-1")).json()
     assert detail["status"] == "triggered"
-    assert len(detail["timeline"]) == 1
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "procedure"]
 
 
 async def test_unknown_incident_is_404(client: Client) -> None:
