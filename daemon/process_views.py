@@ -25,6 +25,7 @@ _TIMES: Final = frozenset(
 # Bookkeeping of the process timer: what was already reported, not part of the record.
 _INTERNAL: Final = (
     "targets", "stopped", "announced_opening", "announced_updates", "announced_resolutions",
+    "evaluated_at",
 )  # fmt: skip
 
 # The actions of the process on an incident, each at POST /api/v1/incidents/{id}/{action}

@@ -304,3 +304,11 @@ def test_standard_and_cancelled_incidents_owe_subscribers_nothing() -> None:
     assert live.evaluate(started("P3"), OPEN_ENTRY, PROCESS, now=T0).notices == []
     cancelled, _ = live.cancel(started(), reason="drill", message="", actor="a", now=T0)
     assert live.evaluate(cancelled, OPEN_ENTRY, PROCESS, now=T0).notices == []
+
+
+def test_an_evaluation_never_looks_behind_the_last_one() -> None:
+    """A daemon whose clock runs behind must not turn a recorded breach back to at risk."""
+    breach = live.evaluate(started("P2"), OPEN_ENTRY, PROCESS, now=T0 + 31 * MIN)
+    behind = live.evaluate(breach.incident, OPEN_ENTRY, PROCESS, now=T0 + 29 * MIN)
+    assert (behind.changes, behind.entries) == ([], [])
+    assert live.record_of(behind.incident).targets["respond"] == "breached"

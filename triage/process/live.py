@@ -354,8 +354,15 @@ def evaluate(
 ) -> Evaluation:
     """Service targets, subscriber notices, the update cadence and auto-close of one
     incident at ``now``; the returned incident records what was found, so each change is
-    reported once however often (and by however many daemons) it is evaluated."""
+    reported once however often (and by however many daemons) it is evaluated.
+
+    The clocks of several daemons differ a little: an evaluation never looks at an
+    earlier instant than the last one did, or a daemon running behind could record a
+    breach as merely at risk and have it reported a second time.
+    """
     record = record_of(incident)
+    if record.evaluated_at is not None:
+        now = max(now, record.evaluated_at)
     status = target_status(incident_times(incident, timeline), record.pauses, now, settings.targets)
     changes = target_changes(record.targets, status)
     entries = [change_entry(c, now=now, actor=SYSTEM_ACTOR) for c in changes]
@@ -374,6 +381,7 @@ def evaluate(
     current = _with(
         incident,
         None,
+        evaluated_at=now,
         targets=states,
         stopped={**record.stopped, **stops},
         announced_opening=record.announced_opening or any(n.kind == "opened" for n in notices),

@@ -88,6 +88,7 @@ class ProcessRecord(msgspec.Struct, frozen=True, kw_only=True):
     updates: int = 0
     last_update_at: float | None = None
     reminded_at: float | None = None  # the last reminder that an update is overdue
+    evaluated_at: float | None = None  # when the process timer last looked
     targets: dict[str, str] = {}  # clock -> last recorded state
     stopped: dict[str, float] = {}  # clock -> the stop last recorded (for the metrics)
     announced_opening: bool = False  # subscribers heard of the opening

@@ -1,0 +1,65 @@
+"""The process timer with several daemons: each target change, escalation and notice
+happens once, however many schedulers evaluate the incident at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from daemon import keys
+from daemon.app import create_app
+from daemon.metrics import Metrics
+from daemon.process_timers import run_due
+from daemon.routing_stage import RoutingRef
+from tests.clock import ManualClock
+from tests.conftest import SettingsFactory
+from tests.integration.test_process_scenario import ROUTING
+from tests.payloads import am_alert, am_webhook
+from tests.waiting import eventually
+
+MIN = 60.0
+
+
+async def test_two_schedulers_record_and_escalate_a_breach_once(
+    make_settings: SettingsFactory, tmp_path: Path, aredis: Redis
+) -> None:
+    clock = ManualClock()
+    (tmp_path / "routing.yaml").write_text(ROUTING)
+    hooks = "".join(
+        f"  - {{name: {name}, type: webhook, url: 'http://127.0.0.1:9/{name}'}}\n"
+        for name in ("team-hook", "im-hook")
+    )
+    settings = make_settings(f"routing_file: routing.yaml\nchannels:\n{hooks}", clock=clock)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        labels = {"alertname": "CheckoutFailing", "service": "payments", "severity": "critical"}
+        alert = am_webhook([am_alert(labels, starts_at=clock.now)])
+        assert (await client.post("/api/v1/alerts/alertmanager", json=alert)).status == 202
+
+        async def first_page() -> dict[str, Any] | None:
+            listed = (await (await client.get("/api/v1/incidents")).json())["incidents"]
+            return listed[0] if listed and listed[0]["escalation_level"] == 1 else None
+
+        incident = await eventually(first_page, what="the incident's first page")
+        assert await aredis.zscore(keys.PROCESS_TIMERS, incident["id"]) is not None
+        # Two daemons look at the incident at the same instant, past the respond target;
+        # the app's own scheduler still sees the clock at the opening.
+        routing = RoutingRef(settings.routing)
+        metrics = [Metrics(), Metrics()]
+        later = clock.now + 16 * MIN
+        await asyncio.gather(
+            *(run_due(aredis, routing, settings.process, m, later) for m in metrics)
+        )
+        found = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
+    targets = [e["data"]["state"] for e in found["timeline"] if e["kind"] == "target"]
+    assert targets == ["breached"]
+    steps = [e["data"]["reason"] for e in found["timeline"] if e["kind"] == "escalate"]
+    assert steps == ["first_page", "target_breached"]
+    assert found["escalation_level"] == 2
+    breaches = sum(m.service_targets.labels("respond", "breached")._value.get() for m in metrics)
+    assert breaches == 1
+    # Next: the first stakeholder update falls due, 30 minutes after the opening.
+    assert await aredis.zscore(keys.PROCESS_TIMERS, incident["id"]) == clock.now + 30 * MIN
