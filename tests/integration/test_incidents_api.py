@@ -96,14 +96,15 @@ async def test_bad_list_queries_name_the_parameter(
 async def test_lifecycle_actions_append_to_the_timeline(client: Client) -> None:
     [incident] = await open_incidents(client, 1)
     incident_id = incident["id"]
-    resolve = {"code": "fixed", "notes": "renewed the certificate"}
-    for action, fields, status in [
+    resolve: dict[str, str | bool] = {"code": "fixed", "notes": "renewed the certificate"}
+    steps: list[tuple[str, dict[str, str | bool], str]] = [
         ("acknowledge", {}, "acknowledged"),
         ("resolve", resolve, "resolved"),
         ("reopen", {}, "triggered"),
         ("resolve", resolve, "resolved"),
         ("close", {"force": True, "reason": "drill of the API"}, "closed"),
-    ]:
+    ]
+    for action, fields, status in steps:
         code, body = await act(client, incident_id, action, **fields)
         assert (code, body["status"]) == (200, status)
     code, _ = await act(client, incident_id, "note", message="root cause: expired certificate")

@@ -19,6 +19,7 @@ from daemon.config_types import (
     resolve_secret,
     seconds,
 )
+from triage.process.config import compile_process, default_process
 
 NAME = "triaged.yaml"
 
@@ -96,6 +97,11 @@ def test_shipped_default_file_is_valid() -> None:
     config = load_config(path)
     assert isinstance(config, Config)
     assert as_plain(config)["server"]["port"] == config.server.port
+
+
+def test_the_shipped_process_section_spells_out_the_defaults() -> None:
+    shipped = compile_process(load_config(default_config_path()).process)
+    assert shipped == default_process()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from triage.incident import IncidentStatus, TransitionError
 from triage.process.common import Problems, UnknownItem
 from triage.process.procedures import (
     DEFAULT_PROCEDURES,
-    ChecklistItem,
     ClosureConfig,
     Kind,
     ProcedureConfig,
@@ -27,6 +26,7 @@ from triage.process.procedures import (
     resolution_check,
     select_procedure,
 )
+from triage.process.record import ChecklistItem
 
 BOOK = default_procedures()
 NOW = 10_000.0
