@@ -102,10 +102,10 @@ class Scheduler:
         await self.refresh_gauges()
         if now - self._last_housekeeping >= 30:
             self._last_housekeeping = now
-            await process_gauges(self.redis, self.process, self.metrics, now)
             await self.trim_stream()
             await self.apply_retention(now)
             await prune_silences(self.redis, now - self.retain_closed)
+            await process_gauges(self.redis, self.process, self.metrics, now)
 
     async def queue_expiries(self, now: float) -> None:
         while True:

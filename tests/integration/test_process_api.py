@@ -18,6 +18,7 @@ from daemon.app import create_app
 from daemon.appkeys import SETTINGS
 from tests.clock import ManualClock
 from tests.conftest import SettingsFactory
+from tests.integration.test_process_scenario import act, detail
 from tests.payloads import am_alert, am_webhook
 from tests.waiting import eventually
 
@@ -75,16 +76,6 @@ async def _open(client: Client, service: str) -> dict[str, Any] | None:
     listed = (await (await client.get("/api/v1/incidents")).json())["incidents"]
     found = [i for i in listed if i["key"] == f"service={service}" and i["status"] != "closed"]
     return found[0] if found else None
-
-
-async def act(client: Client, incident_id: str, action: str, **body: Any) -> tuple[int, Any]:
-    response = await client.post(f"/api/v1/incidents/{incident_id}/{action}", json=body)
-    return response.status, await response.json()
-
-
-async def detail(client: Client, incident_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
-    return found
 
 
 def kinds(incident: dict[str, Any]) -> list[str]:

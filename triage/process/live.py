@@ -66,6 +66,11 @@ def record_of(incident: Incident) -> ProcessRecord:
     return incident.process if incident.process is not None else ProcessRecord()
 
 
+def _said(message: str) -> str:
+    """An actor's optional words appended to an entry's own text."""
+    return f": {message.strip()}" if message.strip() else ""
+
+
 def _with(incident: Incident, now: float | None, **changes: object) -> Incident:
     """The incident with its record changed; ``now`` None leaves ``updated_at`` alone
     (bookkeeping such as recorded clock states is not an update anyone made)."""
@@ -211,7 +216,7 @@ def cancel(incident: Incident, *, reason: str, message: str, actor: str, now: fl
         at=now,
         kind="cancel",
         actor=actor,
-        message=f"cancelled as {reason}" + (f": {message}" if message.strip() else ""),
+        message=f"cancelled as {reason}" + _said(message),
         data={"reason": reason, "from": str(incident.status)},
     )
     cancelled = msgspec.structs.replace(
@@ -288,7 +293,7 @@ def pause(incident: Incident, *, reason: str, message: str, actor: str, now: flo
         at=now,
         kind="pause",
         actor=actor,
-        message=f"waiting on the {reason}" + (f": {message}" if message.strip() else ""),
+        message=f"waiting on the {reason}" + _said(message),
         data={"reason": reason},
     )
     return _with(incident, now, pauses=[*pauses, Pause(start=now, reason=reason)]), [entry]
@@ -305,7 +310,7 @@ def resume(incident: Incident, *, message: str, actor: str, now: float) -> Chang
         kind="resume",
         actor=actor,
         message=f"no longer waiting on the {last.reason} (paused"
-        f" {format_duration(now - last.start)})" + (f": {message}" if message.strip() else ""),
+        f" {format_duration(now - last.start)})" + _said(message),
         data={"reason": last.reason, "paused": now - last.start},
     )
     return _with(incident, now, pauses=pauses), [entry]
