@@ -10,9 +10,10 @@ Each scheduler tick takes the due ones and, per incident, in one checked commit:
 2. acts on it: at risk is posted to the group's channels; a breach of a running clock
    takes the next step of the incident's escalation policy (``target_breached``, through
    routing like any escalation step, re-arming the escalation timer), or is posted to the
-   group's channels when the policy has no step left; an overdue update is a reminder to
-   the group's channels; owed notices go to the incident's and its service's subscribers;
-   an auto-close releases the key as any close does;
+   group's channels when the policy has no step left (neither while a silence mutes the
+   incident or a maintenance window covers it: then both are only recorded); an overdue
+   update is a reminder to the group's channels; owed notices go to the incident's and
+   its service's subscribers; an auto-close releases the key as any close does;
 3. re-arms the timer for the next look, or clears it.
 
 With several daemons each change happens once: the commit checks the incident, and the
@@ -38,7 +39,7 @@ from daemon.metrics import Metrics
 from daemon.notify_stage import incident_url
 from daemon.process_stage import arm, index
 from daemon.routing_stage import RoutingRef, escalation_timers
-from routing import EscalationStep, RoutingTable, manual_escalation
+from routing import EscalationStep, RoutingTable, active_maintenance, manual_escalation
 from routing.assign import escalation_state
 from routing.escalation import EscalationReason
 from triage.incident import Incident, TimelineEntry
@@ -106,11 +107,15 @@ async def _one(
     url = incident_url(public_url, incident_id)
     notices: list[Notification] = []
     escalated = None
+    # Muted (a silence) or in a maintenance window: recorded, but nobody is paged.
+    quiet = bool(updated.suppressed_by) or (
+        active_maintenance(table.silences, updated.labels, now) is not None
+    )
     for change in evaluation.changes:
-        if change.state is ClockState.AT_RISK:
+        if change.state is ClockState.AT_RISK and not quiet:
             text = _text(entries, "target", change.clock)
             notices += _to_group(updated, "target_at_risk", change.clock, text, now, url)
-    if evaluation.escalate:
+    if evaluation.escalate and not quiet:
         step = _breach_step(updated, table, now)
         if step is None:
             for clock in evaluation.escalate:
