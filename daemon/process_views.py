@@ -44,15 +44,19 @@ VISIBLE_WHEN_RESTRICTED: Final = (
 
 
 def process_view(incident: Incident, status: TargetStatus | None = None) -> dict[str, Any] | None:
-    """The process record for the API (times as ISO 8601); ``status`` adds both target
-    clocks as of now, otherwise the states last recorded are shown."""
+    """The process record for the API (times as ISO 8601); ``status`` gives both target
+    clocks as of now in full, otherwise only the states last recorded are shown."""
     record = incident.process
     if record is None:
         return None
     view: dict[str, Any] = msgspec.to_builtins(record)
     for name in _INTERNAL:
         view.pop(name, None)
-    view["targets"] = msgspec.to_builtins(status) if status is not None else dict(record.targets)
+    view["targets"] = (
+        msgspec.to_builtins(status)
+        if status is not None
+        else {clock: {"state": state} for clock, state in record.targets.items()}
+    )
     view["next_update_due"] = iso(live.reminder_due(incident))
     converted: dict[str, Any] = iso_fields(view, _TIMES)
     return converted
