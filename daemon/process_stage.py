@@ -135,9 +135,28 @@ def record_change(
     commit: Commit, old: Incident | None, new: Incident, settings: ProcessSettings, now: float
 ) -> None:
     """The bookkeeping any change of an incident calls for: its process timer and its
-    place in the recurrence index."""
-    arm(commit, new.id, live.next_due(new, settings, now=now))
-    index(commit, old, new, settings, now)
+    place in the recurrence index. A change the timer does not depend on (another alert
+    joining, a refresh) leaves the timer as it was set."""
+    if old is None or _timer_inputs(old) != _timer_inputs(new):
+        arm(commit, new.id, live.next_due(new, settings, now=now))
+    if old is None or _index_inputs(old) != _index_inputs(new):
+        index(commit, old, new, settings, now)
+
+
+def _timer_inputs(incident: Incident) -> tuple[object, ...]:
+    """What ``live.next_due`` reads of an incident."""
+    i = incident
+    return (
+        i.status, i.priority, i.procedure, i.created_at, i.acknowledged_at, i.resolved_at,
+        i.closed_at, i.reopen_count, i.process,
+    )  # fmt: skip
+
+
+def _index_inputs(incident: Incident) -> tuple[object, ...]:
+    """What ``index`` reads of an incident."""
+    record = incident.process
+    cancelled = None if record is None else record.cancelled
+    return incident.key, incident.labels.get("service"), incident.category, cancelled
 
 
 def arm(commit: Commit, incident_id: str, at: float | None) -> None:

@@ -49,7 +49,7 @@ def process_view(incident: Incident, status: TargetStatus | None = None) -> dict
     record = incident.process
     if record is None:
         return None
-    view: dict[str, Any] = msgspec.to_builtins(record)
+    view: dict[str, Any] = _plain(record)
     for name in _INTERNAL:
         view.pop(name, None)
     view["targets"] = (
@@ -60,6 +60,18 @@ def process_view(incident: Incident, status: TargetStatus | None = None) -> dict
     view["next_update_due"] = iso(live.reminder_due(incident))
     converted: dict[str, Any] = iso_fields(view, _TIMES)
     return converted
+
+
+def _plain(value: Any) -> Any:
+    """Builtins of a stored value with every field, defaults included (the stored JSON
+    leaves them out; the API shows them)."""
+    if isinstance(value, msgspec.Struct):
+        return {name: _plain(getattr(value, name)) for name in value.__struct_fields__}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return msgspec.to_builtins(value)
 
 
 def redacted(view: dict[str, Any], incident: Incident, procedures: Procedures) -> dict[str, Any]:

@@ -4,6 +4,9 @@ These are plain stored values with no behaviour of their own, kept in a module t
 nothing from ``triage.incident``, so ``Incident`` can hold a ``ProcessRecord`` without an
 import cycle (the process modules import ``triage.incident`` for the timeline).
 ``triage.process.live`` holds the decisions that change the record.
+
+Every incident document carries its record and the pipeline reads and writes documents in
+bulk, so fields at their defaults are left out of the stored JSON (``omit_defaults``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import enum
 import msgspec
 
 
-class ChecklistItem(msgspec.Struct, frozen=True):
+class ChecklistItem(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     title: str
     required: bool
@@ -27,7 +30,7 @@ class ChecklistItem(msgspec.Struct, frozen=True):
         return self.done_at is not None
 
 
-class FollowUp(msgspec.Struct, frozen=True):
+class FollowUp(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     title: str
     owner: str
@@ -38,7 +41,7 @@ class FollowUp(msgspec.Struct, frozen=True):
     done_by: str | None = None
 
 
-class Pause(msgspec.Struct, frozen=True):
+class Pause(msgspec.Struct, frozen=True, omit_defaults=True):
     """Time the clocks stand still: waiting on the customer or a supplier.
 
     ``end`` is None while the pause lasts.
@@ -63,7 +66,7 @@ class Seen(msgspec.Struct, frozen=True):
     text: str
 
 
-class ProcessRecord(msgspec.Struct, frozen=True, kw_only=True):
+class ProcessRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The incident's procedure as it was started, and what has been done under it.
 
     ``procedure`` itself stays on the incident (``Incident.procedure``); this records the
