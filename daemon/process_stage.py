@@ -80,9 +80,8 @@ class ProcessStage:
         for incident_id, new in list(outcome.incidents.items()):
             old = snapshot.incidents.get(incident_id)
             fresh = incident_id in outcome.created or new.process is None
-            if not fresh and (old is None or not live.reclassified(old, new)):
-                continue
-            if not new.status.is_open and new.process is not None:
+            changed = old is not None and new.status.is_open and live.reclassified(old, new)
+            if not (fresh or changed):
                 continue
             started, entries = live.start_procedure(new, procedures, now=now)
             outcome.incidents[incident_id] = started
@@ -92,8 +91,8 @@ class ProcessStage:
             await self._count_recurrence(outcome)
 
     async def _count_recurrence(self, outcome: Outcome) -> None:
-        """ "seen N times": the recent incidents like each new one, from the index (and the
-        batch itself, whose incidents are not in the index yet)."""
+        """How often each new incident was seen: the recent incidents like it, from the
+        index and from the batch itself (whose incidents are not in the index yet)."""
         created = [outcome.incidents[i] for i in outcome.created]
         lookups = list(dict.fromkeys(b for incident in created for b in bases(incident)))
         if not lookups:

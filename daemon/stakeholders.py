@@ -189,9 +189,11 @@ async def add(request: web.Request) -> web.Response:
         message=f"{sub.name} subscribed via {sub.channel}",
         data={"subscription": sub.id, "channel": sub.channel},
     )
-    created = await _write(redis, scope, name, sub, entry)
+    if not await _write(redis, scope, name, sub, entry):
+        existing = await redis.hget(key, sub.id)  # subscribed already: the one on record
+        return json_response(view(_decoder.decode(existing) if existing else sub))
     log.info("subscription_added", scope=scope, name=name, subscription=sub.id, actor=body.actor)
-    return json_response(view(sub), status=201 if created else 200)
+    return json_response(view(sub), status=201)
 
 
 # Change a subscription and note it on the incident's timeline (if any) in one step, and
