@@ -64,6 +64,21 @@ def consumer_alive(consumer: str) -> str:
     return f"{PREFIX}consumer:{consumer}"
 
 
+# The incident process (daemon/process_stage.py, daemon/stakeholders.py): who hears of an
+# incident besides its resolver group, and the recent incidents recurrence counts.
+def subscribers(scope: str, name: str) -> str:
+    """Stakeholder subscriptions of a service (``scope`` "service") or an incident."""
+    return f"{PREFIX}subscribers:{scope}:{name}"
+
+
+def recurrence(basis: str, value: str) -> str:
+    """Recent incidents of one key or one service and category, scored by creation time.
+
+    The value is hashed: it may be long, and it is a key or a label value from an alert."""
+    digest = hashlib.sha256(f"{basis}\0{value}".encode()).hexdigest()[:24]
+    return f"{PREFIX}recurrence:{digest}"
+
+
 def incident_number(incident_id: str) -> int:
     return int(incident_id.rsplit("-", 1)[1])
 
@@ -88,18 +103,3 @@ def delivery(idempotency_key: str) -> str:
 def channel_rate(channel: str) -> str:
     """A channel's rate-limit state: the GCRA theoretical arrival time, epoch seconds."""
     return f"{PREFIX}ratelimit:channel:{channel}"
-
-
-# The incident process (daemon/process_stage.py, daemon/stakeholders.py): who hears of an
-# incident besides its resolver group, and the recent incidents recurrence counts.
-def subscribers(scope: str, name: str) -> str:
-    """Stakeholder subscriptions of a service (``scope`` "service") or an incident."""
-    return f"{PREFIX}subscribers:{scope}:{name}"
-
-
-def recurrence(basis: str, value: str) -> str:
-    """Recent incidents of one key or one service and category, scored by creation time.
-
-    The value is hashed: it may be long, and it is a key or a label value from an alert."""
-    digest = hashlib.sha256(f"{basis}\0{value}".encode()).hexdigest()[:24]
-    return f"{PREFIX}recurrence:{digest}"

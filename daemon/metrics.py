@@ -77,6 +77,70 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        # The incident process (daemon/process_stage.py, daemon/process_timers.py).
+        self.procedures_started = Counter(
+            "triaged_procedures_started_total",
+            "Procedures started on incidents (on opening, or after a reclassification).",
+            ["procedure"],
+            registry=r,
+        )
+        self.service_targets = Counter(
+            "triaged_service_targets_total",
+            "Service-target clocks (respond, resolve) recorded at risk, breached or met.",
+            ["clock", "state"],
+            registry=r,
+        )
+        self.respond_seconds = Histogram(
+            "triaged_incident_respond_seconds",
+            "From an incident's registration to its first acknowledgement or resolution.",
+            ["priority"],
+            buckets=_INCIDENT_BUCKETS,
+            registry=r,
+        )
+        self.resolve_seconds = Histogram(
+            "triaged_incident_resolve_seconds",
+            "From an incident's registration to its resolution (again after each reopen).",
+            ["priority"],
+            buckets=_INCIDENT_BUCKETS,
+            registry=r,
+        )
+        self.incident_updates = Counter(
+            "triaged_incident_updates_total", "Stakeholder updates posted on incidents.", registry=r
+        )
+        self.update_reminders = Counter(
+            "triaged_update_reminders_total",
+            "Reminders to an incident's group that a stakeholder update is overdue.",
+            registry=r,
+        )
+        self.incidents_closed = Counter(
+            "triaged_incidents_closed_total",
+            "Incidents closed, by how (manual, forced over open steps, auto after resolution).",
+            ["how"],
+            registry=r,
+        )
+        self.incidents_cancelled = Counter(
+            "triaged_incidents_cancelled_total",
+            "Incidents cancelled, by reason (duplicate, false-alarm, drill).",
+            ["reason"],
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "triaged_backlog_incidents",
+            "Open incidents by age since registration (bucket edges: process.reports).",
+            ["age"],
+            registry=r,
+        )
+        self.backlog_stale = Gauge(
+            "triaged_backlog_stale_incidents",
+            "Open incidents not updated within process.reports.stale_after.",
+            registry=r,
+        )
+        self.open_by_procedure = Gauge(
+            "triaged_incidents_open_by_procedure",
+            "Open incidents by the procedure they follow.",
+            ["procedure"],
+            registry=r,
+        )
         self.processed = Counter(
             "triaged_pipeline_alerts_processed_total",
             "Alert events (including expiries) committed by the pipeline.",
@@ -206,69 +270,5 @@ class Metrics:
             "triaged_delivery_queue_entries",
             "Notifications waiting, by queue: outbox (to send), retry (backing off), dead.",
             ["queue"],
-            registry=r,
-        )
-        # The incident process (daemon/process_stage.py, daemon/process_timers.py).
-        self.procedures_started = Counter(
-            "triaged_procedures_started_total",
-            "Procedures started on incidents (on opening, or after a reclassification).",
-            ["procedure"],
-            registry=r,
-        )
-        self.service_targets = Counter(
-            "triaged_service_targets_total",
-            "Service-target clocks (respond, resolve) recorded at risk, breached or met.",
-            ["clock", "state"],
-            registry=r,
-        )
-        self.respond_seconds = Histogram(
-            "triaged_incident_respond_seconds",
-            "From an incident's registration to its first acknowledgement or resolution.",
-            ["priority"],
-            buckets=_INCIDENT_BUCKETS,
-            registry=r,
-        )
-        self.resolve_seconds = Histogram(
-            "triaged_incident_resolve_seconds",
-            "From an incident's registration to its resolution (again after each reopen).",
-            ["priority"],
-            buckets=_INCIDENT_BUCKETS,
-            registry=r,
-        )
-        self.incident_updates = Counter(
-            "triaged_incident_updates_total", "Stakeholder updates posted on incidents.", registry=r
-        )
-        self.update_reminders = Counter(
-            "triaged_update_reminders_total",
-            "Reminders to an incident's group that a stakeholder update is overdue.",
-            registry=r,
-        )
-        self.incidents_closed = Counter(
-            "triaged_incidents_closed_total",
-            "Incidents closed, by how (manual, forced over open steps, auto after resolution).",
-            ["how"],
-            registry=r,
-        )
-        self.incidents_cancelled = Counter(
-            "triaged_incidents_cancelled_total",
-            "Incidents cancelled, by reason (duplicate, false-alarm, drill).",
-            ["reason"],
-            registry=r,
-        )
-        self.backlog = Gauge(
-            "triaged_backlog_incidents",
-            "Open incidents by age since registration (bucket edges: process.reports).",
-            ["age"],
-            registry=r,
-        )
-        self.backlog_stale = Gauge(
-            "triaged_backlog_stale_incidents",
-            "Open incidents not updated within process.reports.stale_after.",
-            registry=r,
-        )
-        self.open_by_procedure = Gauge(
-            "triaged_incidents_open_by_procedure",
-            "Open incidents by the procedure they follow.",
-            ["procedure"],
             registry=r,
         )

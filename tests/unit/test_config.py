@@ -204,6 +204,34 @@ def test_every_kind_of_secret_is_checked() -> None:
     ]
 
 
+# --- scoped API tokens -------------------------------------------------------------------
+
+
+def test_scoped_tokens_name_their_scopes() -> None:
+    config = parse_config(
+        "auth:\n  api_tokens: [plain]\n  scoped_tokens:\n"
+        "    - {token: {env: SEC_TOKEN}, scopes: [security]}\n",
+        NAME,
+    )
+    [scoped] = config.auth.scoped_tokens
+    assert (scoped.token, scoped.scopes) == (SecretRef(env="SEC_TOKEN"), ["security"])
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("{token: t, scopes: []}", "auth.scoped_tokens[0].scopes"),
+        ("{token: t, scopes: [Security!]}", "auth.scoped_tokens[0].scopes[0]"),
+        ("{scopes: [security]}", "auth.scoped_tokens[0].token"),
+        ("{token: t, scopes: [security], admin: true}", "auth.scoped_tokens[0].admin"),
+        ("{token: {env: A, file: /b}, scopes: [security]}", "auth.scoped_tokens[0].token"),
+    ],
+)
+def test_bad_scoped_tokens_name_the_field(entry: str, problem: str) -> None:
+    [found] = problems(f"auth:\n  scoped_tokens:\n    - {entry}\n")
+    assert found.startswith(f"triaged.yaml:3: {problem}:"), found
+
+
 def test_unknown_source() -> None:
     [problem] = problems("sources:\n  generic: {}\n  nagios:\n    tokens: [t]\n")
     assert problem.startswith("triaged.yaml:3: sources.nagios: unknown source; known: ")
@@ -309,31 +337,3 @@ def test_file_secret_with_blank_first_line_is_an_error(tmp_path: Path) -> None:
     path.write_text("\n   \nreal-token\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         resolve_secret(SecretRef(file=str(path)), field="f")
-
-
-# --- scoped API tokens -------------------------------------------------------------------
-
-
-def test_scoped_tokens_name_their_scopes() -> None:
-    config = parse_config(
-        "auth:\n  api_tokens: [plain]\n  scoped_tokens:\n"
-        "    - {token: {env: SEC_TOKEN}, scopes: [security]}\n",
-        NAME,
-    )
-    [scoped] = config.auth.scoped_tokens
-    assert (scoped.token, scoped.scopes) == (SecretRef(env="SEC_TOKEN"), ["security"])
-
-
-@pytest.mark.parametrize(
-    ("entry", "problem"),
-    [
-        ("{token: t, scopes: []}", "auth.scoped_tokens[0].scopes"),
-        ("{token: t, scopes: [Security!]}", "auth.scoped_tokens[0].scopes[0]"),
-        ("{scopes: [security]}", "auth.scoped_tokens[0].token"),
-        ("{token: t, scopes: [security], admin: true}", "auth.scoped_tokens[0].admin"),
-        ("{token: {env: A, file: /b}, scopes: [security]}", "auth.scoped_tokens[0].token"),
-    ],
-)
-def test_bad_scoped_tokens_name_the_field(entry: str, problem: str) -> None:
-    [found] = problems(f"auth:\n  scoped_tokens:\n    - {entry}\n")
-    assert found.startswith(f"triaged.yaml:3: {problem}:"), found
