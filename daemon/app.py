@@ -23,6 +23,7 @@ from daemon import (
     heartbeats,
     incidents_api,
     ops,
+    process_api,
     receive,
     reload,
     retrain,
@@ -95,6 +96,9 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/alert", receive.vendor_path("alerta"))
     app.router.add_get("/api/v1/sources/{source}/subscriptions", subscriptions.listing)
     app.router.add_post("/api/v1/heartbeats/{name}", heartbeats.check_in)
+    # The process's actions have bodies of their own; registered first, they take
+    # precedence over the generic /api/v1/incidents/{id}/{action} below.
+    process_api.add_routes(app)
     app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)
@@ -185,6 +189,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             max_deliveries=pipeline.max_deliveries,
             clock=settings.clock,
             classify=classify,
+            process=settings.process,
         )
         for _ in range(pipeline.workers)
     ]
@@ -196,6 +201,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),
         clock=settings.clock,
+        process=settings.process,
     )
     app[WORKERS].extend(workers)
     alive = metrics.workers_alive

@@ -79,6 +79,21 @@ def header_problem(request: web.Request) -> str:
     return "invalid credentials"
 
 
+def granted_scopes(credentials: Credentials, request: web.Request) -> frozenset[str] | None:
+    """The restricted scopes the request's bearer token grants, or None when the API is
+    open (no credentials configured, which the daemon allows on loopback only: there is
+    no identity to restrict, so nothing is hidden). Call after ``require_api``."""
+    if not credentials.required:
+        return None
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    presented = value.strip().encode() if scheme.lower() == "bearer" else b""
+    granted: set[str] = set()
+    for token, scopes in credentials.scopes.items():  # every token: constant time
+        if hmac.compare_digest(presented, token.encode()):
+            granted |= scopes
+    return frozenset(granted)
+
+
 def require_api(credentials: Credentials, request: web.Request) -> web.Response | None:
     """For the incidents API: None when the request may pass, else the 401 to send."""
     if not credentials.required or header_identity(credentials, request) is not None:

@@ -45,8 +45,22 @@ class ServerConfig(ConfigSection):
     shutdown_timeout: Duration = "10s"
 
 
+ScopeName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*$")]
+
+
+class ScopedToken(ConfigSection):
+    """An API token that may also read incidents restricted to one of ``scopes``."""
+
+    token: Secret
+    scopes: Annotated[list[ScopeName], msgspec.Meta(min_length=1)]
+
+
 class AuthConfig(ConfigSection):
+    """``api_tokens`` grant the whole API except incidents whose procedure restricts them
+    to a scope (security incidents: ``security``); ``scoped_tokens`` grant those too."""
+
     api_tokens: list[Secret] = []
+    scoped_tokens: list[ScopedToken] = []
 
 
 class BasicCredential(ConfigSection):
@@ -252,6 +266,10 @@ def _check(config: Config) -> list[FieldError]:
 def _secrets(config: Config) -> list[tuple[tuple[str | int, ...], Secret]]:
     found: list[tuple[tuple[str | int, ...], Secret]] = [
         (("auth", "api_tokens", i), s) for i, s in enumerate(config.auth.api_tokens)
+    ]
+    found += [
+        (("auth", "scoped_tokens", i, "token"), t.token)
+        for i, t in enumerate(config.auth.scoped_tokens)
     ]
     for name, source in config.sources.items():
         found += [(("sources", name, "tokens", i), s) for i, s in enumerate(source.tokens)]

@@ -16,6 +16,7 @@ class Credentials(msgspec.Struct, frozen=True):
     tokens: frozenset[str] = frozenset()
     basic: frozenset[tuple[str, str]] = frozenset()
     hmac: HmacKey | None = None
+    scopes: dict[str, frozenset[str]] = {}  # token -> restricted scopes it may read
 
     @property
     def required(self) -> bool:

@@ -20,8 +20,15 @@ from daemon.delivery import notifications_for, queue, transition
 from daemon.metrics import Metrics
 from daemon.notify_stage import incident_url
 from daemon.routing_stage import RoutingRef, escalation_timers
-from routing import active_maintenance, next_escalation, resolve_recipients
+from routing import (
+    EscalationStep,
+    RoutingTable,
+    active_maintenance,
+    next_escalation,
+    resolve_recipients,
+)
 from routing.assign import apply_step, escalation_state
+from triage.incident import SYSTEM_ACTOR, Incident, TimelineEntry
 
 log = structlog.get_logger("triaged.escalations")
 
@@ -65,18 +72,7 @@ async def _escalate_one(
         step = next_escalation(policy, escalation_state(incident), now, paused_until=paused_until)
     updated = incident
     if step is not None:
-        recipients = resolve_recipients(step.targets, table.groups, incident.group, now)
-        updated, entry = apply_step(incident, step, recipients, now=now, actor="triaged")
-        kind = transition("escalated", step.level, cycle=incident.reopen_count)
-        url = incident_url(public_url, incident_id)
-        for recipient in recipients:
-            target = recipient.person or recipient.group or ""
-            queue(
-                commit,
-                notifications_for(
-                    updated, kind, recipient.channels, now=now, target=target, url=url
-                ),
-            )
+        updated, entry = take_step(commit, incident, step, table, now=now, public_url=public_url)
         store.write_incident(commit, incident, updated)
         commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
     timers = escalation_timers([updated], table)
@@ -94,3 +90,27 @@ async def _escalate_one(
             reason=str(step.reason),
         )
     return str(step.reason) if step is not None else ""
+
+
+def take_step(
+    commit: Commit,
+    incident: Incident,
+    step: EscalationStep,
+    table: RoutingTable,
+    *,
+    now: float,
+    public_url: str | None,
+) -> tuple[Incident, TimelineEntry]:
+    """Record ``step`` on the incident and queue its pages to the people and channels it
+    reaches now; the caller writes the incident and the entry in the same commit."""
+    recipients = resolve_recipients(step.targets, table.groups, incident.group, now)
+    updated, entry = apply_step(incident, step, recipients, now=now, actor=SYSTEM_ACTOR)
+    kind = transition("escalated", step.level, cycle=incident.reopen_count)
+    url = incident_url(public_url, incident.id)
+    for recipient in recipients:
+        target = recipient.person or recipient.group or ""
+        queue(
+            commit,
+            notifications_for(updated, kind, recipient.channels, now=now, target=target, url=url),
+        )
+    return updated, entry

@@ -12,25 +12,18 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
-from daemon import keys, store
+from daemon import keys
+from daemon.incident_facts import all_facts
 from daemon.offline import offline_settings, open_store, store_options
 from daemon.settings import Settings
 from triage.process.config import compile_process
-from triage.process.kpis import (
-    IncidentFacts,
-    compute_kpis,
-    facts_from_record,
-    render_table,
-    to_csv,
-    to_json,
-)
+from triage.process.kpis import IncidentFacts, compute_kpis, render_table, to_csv, to_json
 from triage.process.uci_import import import_uci
 
-_facts = msgspec.msgpack.Decoder(IncidentFacts)
 _encode = msgspec.msgpack.Encoder()
 _FORMATS = {"table": render_table, "csv": to_csv, "json": to_json}
 
@@ -108,16 +101,5 @@ def _report(args: argparse.Namespace) -> int:
 
 
 async def _all_facts(settings: Settings) -> list[IncidentFacts]:
-    """Imported history plus every live incident still in the store."""
     async with open_store(settings) as redis:
-        raw = cast("dict[bytes, bytes]", await redis.hgetall(keys.HISTORY))
-        facts = [_facts.decode(value) for value in raw.values()]
-        cursor: int | None = None
-        while True:
-            page, cursor = await store.list_incidents(redis, {}, limit=500, before=cursor)
-            for incident in page:
-                details = await store.incident_details(redis, incident.id)
-                if details is not None:
-                    facts.append(facts_from_record(details[0], details[2]))
-            if cursor is None:
-                return facts
+        return await all_facts(redis)

@@ -6,7 +6,6 @@ the timeline; a transition the lifecycle forbids is a 409 saying what is allowed
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -15,14 +14,21 @@ from aiohttp import web
 
 from daemon import corrections, store
 from daemon.api_body import read_api_body
+from daemon.api_times import iso
 from daemon.appkeys import METRICS, MODELS, REDIS, ROUTING, SETTINGS
-from daemon.auth import require_api
+from daemon.auth import granted_scopes, require_api
 from daemon.commit import Commit
 from daemon.corrections import CorrectionRecord
 from daemon.errors import error_response, json_response
-from daemon.keys import ESCALATIONS, incident_alerts
-from daemon.notify_stage import announce
-from daemon.routing_stage import escalation_timers
+from daemon.keys import incident_alerts
+from daemon.process_stage import Restricted, after_action, after_change
+from daemon.process_views import (
+    PROCESS_ACTIONS,
+    can_read,
+    forbidden,
+    process_view,
+    redacted,
+)
 from daemon.validation import FieldError
 from routing import RoutingTable, manual_escalation, resolve_recipients
 from routing.assign import apply_step, escalation_state, reassign
@@ -36,6 +42,9 @@ from triage.incident import (
     perform,
 )
 from triage.incident_triage import reclassify, training_label
+from triage.process import live
+from triage.process.common import InvalidInput, UnknownItem
+from triage.process.targets import incident_times, target_status
 
 log = structlog.get_logger("triaged.incidents")
 
@@ -54,13 +63,9 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
 
 ROUTING_ACTIONS = ("escalate", "reassign")
 TRIAGE_ACTIONS = ("reclassify",)
-ACTIONS = (*(str(a) for a in Action), *ROUTING_ACTIONS, *TRIAGE_ACTIONS)
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+ACTIONS = tuple(
+    dict.fromkeys((*(str(a) for a in Action), *ROUTING_ACTIONS, *TRIAGE_ACTIONS, *PROCESS_ACTIONS))
+)
 
 
 def incident_view(incident: Incident, fingerprints: list[str]) -> dict[str, Any]:
@@ -91,6 +96,7 @@ def incident_view(incident: Incident, fingerprints: list[str]) -> dict[str, Any]
         "description": incident.description,
         "suppressed_by": incident.suppressed_by,
         "triage": incident.triage,
+        "process": process_view(incident),
     }
 
 
@@ -147,10 +153,15 @@ async def list_incidents(request: web.Request) -> web.Response:
         for incident in page:
             pipe.smembers(incident_alerts(incident.id))
         members = await pipe.execute()
+    procedures = request.app[SETTINGS].process.procedures
+    views = [
+        (incident, incident_view(incident, sorted(store.text(m) for m in fps)))
+        for incident, fps in zip(page, members, strict=True)
+    ]
     body = {
         "incidents": [
-            incident_view(incident, sorted(store.text(m) for m in fps))
-            for incident, fps in zip(page, members, strict=True)
+            view if can_read(request, incident) else redacted(view, incident, procedures)
+            for incident, view in views
         ],
         "next": str(next_cursor) if next_cursor is not None else None,
     }
@@ -176,7 +187,17 @@ async def get_incident(request: web.Request) -> web.Response:
     if found is None:
         return _not_found(incident_id)
     incident, alerts, timeline = found
+    settings = request.app[SETTINGS]
+    if not can_read(request, incident):
+        return forbidden(incident, settings.process.procedures)
     body = incident_view(incident, [a.fingerprint for a in alerts])
+    status = target_status(
+        incident_times(incident, timeline),
+        live.record_of(incident).pauses,
+        settings.clock(),
+        settings.process.targets,
+    )
+    body["process"] = process_view(incident, status)
     body["alerts"] = [alert_view(a) for a in alerts]
     body["timeline"] = [timeline_view(e) for e in timeline]
     return json_response(body)
@@ -212,43 +233,72 @@ async def _act(request: web.Request) -> web.Response:
             400, "invalid action body", [FieldError("group", f"unknown group; known: {known}")]
         )
     now = request.app[SETTINGS].clock()
-    metrics = request.app[METRICS]
+    decision = _decision(action, body, table, known_categories, now)
+    decided = await apply_action(request, incident_id, action, body.actor, decision, now)
+    if isinstance(decided, web.Response):
+        return decided
+    if action == "escalate":
+        request.app[METRICS].escalations.labels("manual").inc()
+    return await incident_response(request, decided)
 
-    public_url = request.app[SETTINGS].config.server.public_url
+
+async def apply_action(
+    request: web.Request,
+    incident_id: str,
+    action: str,
+    actor: str,
+    decide: store.Decision,
+    now: float,
+) -> Incident | web.Response:
+    """Commit an action's decision with what every change calls for (escalation timer,
+    process bookkeeping, announcements); the changed incident, or the refusal: 404,
+    403 for a restricted incident, 400 for an invalid request, 409 for an impossible
+    transition."""
+    settings = request.app[SETTINGS]
+    table = request.app[ROUTING].table
 
     def follow_up(commit: Commit, old: Incident, new: Incident) -> Incident:
-        due = escalation_timers([new], table)
-        store.write_timers(commit, ESCALATIONS, due.due, due.cleared)
         label = training_label(old, new)
+        learnt.clear()  # called again when the commit conflicts and the change is redone
         if label is not None:
             corrections.queue(
                 commit,
                 CorrectionRecord(
-                    incident_id=old.id, actor=body.actor, at=now, action=action, correction=label
+                    incident_id=old.id, actor=actor, at=now, action=action, correction=label
                 ),
             )
-        return announce(commit, old, new, now=now, public_url=public_url)
+            learnt.extend(f for f in ("group", "category") if getattr(label, f) is not None)
+        return after_change(
+            commit, old, new, table=table, settings=settings.process, now=now,
+            public_url=settings.config.server.public_url,
+        )  # fmt: skip
 
-    decision = _decision(action, body, table, known_categories, now)
+    learnt: list[str] = []
+    scopes = granted_scopes(settings.api, request)
+    checked = after_action(decide, settings.process, scopes, now)
     try:
-        incident = await store.update_incident(request.app[REDIS], incident_id, decision, follow_up)
+        incident = await store.update_incident(request.app[REDIS], incident_id, checked, follow_up)
     except store.IncidentNotFound:
         return _not_found(incident_id)
+    except Restricted as exc:
+        return forbidden(exc.incident, settings.process.procedures)
+    except InvalidInput as exc:
+        return error_response(400, "invalid action body", [FieldError(exc.field, str(exc))])
+    except UnknownItem as exc:
+        return error_response(404, "no such item", [FieldError(exc.field, str(exc))])
     except TransitionError as exc:
         return error_response(409, "impossible transition", [FieldError("action", str(exc))])
+    metrics = request.app[METRICS]
     metrics.incident_actions.labels(action).inc()
-    log.info("incident_action", actor=body.actor, status=str(incident.status))
-    if action == "resolve":
-        metrics.incidents_resolved.labels("manual").inc()
-    if action == "escalate":
-        metrics.escalations.labels("manual").inc()
-    for field in ("group", "category"):
-        if action in ("reassign", "reclassify") and getattr(body, field) is not None:
-            metrics.triage_corrections.labels(field).inc()
-    fingerprints = sorted(
-        store.text(m) for m in await request.app[REDIS].smembers(incident_alerts(incident_id))
-    )
-    return json_response(incident_view(incident, fingerprints))
+    for field in learnt:
+        metrics.triage_corrections.labels(field).inc()
+    log.info("incident_action", actor=actor, status=str(incident.status))
+    return incident
+
+
+async def incident_response(request: web.Request, incident: Incident) -> web.Response:
+    members = await request.app[REDIS].smembers(incident_alerts(incident.id))
+    return json_response(incident_view(incident, sorted(store.text(m) for m in members)))
 
 
 def _body_problem(

@@ -6,6 +6,7 @@ All keys share the ``triaged:`` prefix so one Redis can be shared with other too
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 PREFIX: Final = "triaged:"
@@ -27,6 +28,7 @@ TOPOLOGY: Final = PREFIX + "topology"
 HISTORY: Final = PREFIX + "history:facts"
 INHIBITING: Final = PREFIX + "inhibiting"
 SUPPRESSED_INCIDENTS: Final = PREFIX + "suppressed-incidents"
+PROCESS_TIMERS: Final = PREFIX + "timers:process"
 
 
 def alert(fingerprint: str) -> str:
@@ -60,6 +62,21 @@ def heartbeat(name: str) -> str:
 
 def consumer_alive(consumer: str) -> str:
     return f"{PREFIX}consumer:{consumer}"
+
+
+# The incident process (daemon/process_stage.py, daemon/stakeholders.py): who hears of an
+# incident besides its resolver group, and the recent incidents recurrence counts.
+def subscribers(scope: str, name: str) -> str:
+    """Stakeholder subscriptions of a service (``scope`` "service") or an incident."""
+    return f"{PREFIX}subscribers:{scope}:{name}"
+
+
+def recurrence(basis: str, value: str) -> str:
+    """Recent incidents of one key or one service and category, scored by creation time.
+
+    The value is hashed: it may be long, and it is a key or a label value from an alert."""
+    digest = hashlib.sha256(f"{basis}\0{value}".encode()).hexdigest()[:24]
+    return f"{PREFIX}recurrence:{digest}"
 
 
 def incident_number(incident_id: str) -> int:

@@ -20,6 +20,10 @@ _LATENCY_BUCKETS = (
     0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
 )  # fmt: skip
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+# Incident durations: the service targets' steps (15m, 30m, 4h, 8h, 1d, 3d, 5d) and beyond.
+_INCIDENT_BUCKETS = (
+    60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 432000, 604800, 2592000,
+)  # fmt: skip
 
 
 class Metrics:
@@ -71,6 +75,70 @@ class Metrics:
             "triaged_incident_actions_total",
             "Operator actions on incidents.",
             ["action"],
+            registry=r,
+        )
+        # The incident process (daemon/process_stage.py, daemon/process_timers.py).
+        self.procedures_started = Counter(
+            "triaged_procedures_started_total",
+            "Procedures started on incidents (on opening, or after a reclassification).",
+            ["procedure"],
+            registry=r,
+        )
+        self.service_targets = Counter(
+            "triaged_service_targets_total",
+            "Service-target clocks (respond, resolve) recorded at risk, breached or met.",
+            ["clock", "state"],
+            registry=r,
+        )
+        self.respond_seconds = Histogram(
+            "triaged_incident_respond_seconds",
+            "From an incident's registration to its first acknowledgement or resolution.",
+            ["priority"],
+            buckets=_INCIDENT_BUCKETS,
+            registry=r,
+        )
+        self.resolve_seconds = Histogram(
+            "triaged_incident_resolve_seconds",
+            "From an incident's registration to its resolution (again after each reopen).",
+            ["priority"],
+            buckets=_INCIDENT_BUCKETS,
+            registry=r,
+        )
+        self.incident_updates = Counter(
+            "triaged_incident_updates_total", "Stakeholder updates posted on incidents.", registry=r
+        )
+        self.update_reminders = Counter(
+            "triaged_update_reminders_total",
+            "Reminders to an incident's group that a stakeholder update is overdue.",
+            registry=r,
+        )
+        self.incidents_closed = Counter(
+            "triaged_incidents_closed_total",
+            "Incidents closed, by how (manual, forced over open steps, auto after resolution).",
+            ["how"],
+            registry=r,
+        )
+        self.incidents_cancelled = Counter(
+            "triaged_incidents_cancelled_total",
+            "Incidents cancelled, by reason (duplicate, false-alarm, drill).",
+            ["reason"],
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "triaged_backlog_incidents",
+            "Open incidents by age since registration (bucket edges: process.reports).",
+            ["age"],
+            registry=r,
+        )
+        self.backlog_stale = Gauge(
+            "triaged_backlog_stale_incidents",
+            "Open incidents not updated within process.reports.stale_after.",
+            registry=r,
+        )
+        self.open_by_procedure = Gauge(
+            "triaged_incidents_open_by_procedure",
+            "Open incidents by the procedure they follow.",
+            ["procedure"],
             registry=r,
         )
         self.processed = Counter(

@@ -10,10 +10,13 @@ import msgspec
 
 from daemon.heartbeats import CheckIn
 from daemon.incidents_api import ACTIONS, ActionBody
+from daemon.process_api import BODIES
 from daemon.silences_api import Expire, NewSilence
 from daemon.sources import ADAPTERS, PROMETHEUS, Adapter
+from daemon.stakeholders import NewSubscription
 from daemon.topology_api import Topology
 from daemon.validation import mark_times
+from triage.process.kpis import GROUP_BY
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -104,6 +107,80 @@ def _get(summary: str) -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": {"description": "ok"}, **_API_ERRORS}}}
 
 
+_PROCESS_SUMMARIES = {
+    "resolve": "Resolve with a configured resolution code and notes",
+    "close": "Close; 409 with required steps open unless forced with a reason",
+    "cancel": "Cancel as a duplicate, false alarm or drill (left out of the KPIs)",
+    "update": "Post a status update to the incident's subscribers",
+    "complete-step": "Complete a step of the procedure's checklist",
+    "follow-up": "Add a follow-up action (a tracked item)",
+    "complete-follow-up": "Complete a follow-up action",
+    "link-problem": "Link the incident to a problem",
+    "pause": "Stop the target clocks while waiting on the customer or a supplier",
+    "resume": "Start the target clocks again",
+}
+_QUERY = {"in": "query", "schema": {"type": "string"}}
+
+
+def _process(schemas: _Schemas, paths: dict[str, Any], incident_id: dict[str, Any]) -> None:
+    """The incident process: its actions, the review, subscriptions, problems and KPIs."""
+    for name, body in BODIES.items():
+        operation = _json_post(schemas, body, _PROCESS_SUMMARIES[name], "the updated incident")
+        operation["parameters"] = [incident_id]
+        operation["responses"].update(
+            _errors(
+                {
+                    "403": "restricted incident: the token lacks its scope",
+                    "404": "unknown id, step or follow-up",
+                    "409": "impossible in the incident's state",
+                }
+            )
+        )
+        paths[f"/api/v1/incidents/{{id}}/{name}"] = {"post": operation}
+    paths["/api/v1/incidents/{id}/report"] = {
+        "get": {
+            "summary": "The post-incident review in Markdown",
+            "parameters": [incident_id],
+            "responses": {
+                "200": {"description": "the review", "content": {"text/markdown": {}}},
+                **_errors({"403": "restricted incident", "404": "unknown id"}),
+            },
+        }
+    }
+    for base, what in (
+        ("/api/v1/services/{service}", "a service"),
+        ("/api/v1/incidents/{id}", "an incident"),
+    ):
+        paths[f"{base}/subscribers"] = {
+            "post": _json_post(
+                schemas, NewSubscription, f"Subscribe a stakeholder to {what}", "subscribed"
+            ),
+            **_get(f"The stakeholders subscribed to {what}"),
+        }
+        paths[f"{base}/subscribers/{{sub}}"] = {
+            "delete": {
+                "summary": f"Remove a stakeholder from {what} (?actor= names who)",
+                "parameters": [{"name": "actor", "required": True, **_QUERY}],
+                "responses": {"200": {"description": "removed"}, **_errors({"404": "unknown"})},
+            }
+        }
+    paths["/api/v1/problems"] = _get(
+        "Problem candidates: incidents recurring within the recurrence window"
+    )
+    paths["/api/v1/reports/kpis"] = {
+        "get": {
+            "summary": "Incident KPIs (MTTA, MTTR, targets, rates, backlog) as JSON or CSV",
+            "parameters": [
+                {"name": "from", **_QUERY},
+                {"name": "to", **_QUERY},
+                {"name": "group_by", "in": "query", "schema": {"enum": list(GROUP_BY)}},
+                {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
+            ],
+            "responses": {"200": {"description": "the report"}, **_API_ERRORS},
+        }
+    }
+
+
 def build() -> dict[str, Any]:
     schemas = _Schemas()
     incident_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -144,6 +221,7 @@ def build() -> dict[str, Any]:
     ]
     action["responses"].update(_errors({"404": "unknown id", "409": "impossible transition"}))
     paths["/api/v1/incidents/{id}/{action}"] = {"post": action}
+    _process(schemas, paths, incident_id)
     paths["/api/v1/silences"] = {
         "post": _json_post(
             schemas, NewSilence, "Create a silence or maintenance window", "created"

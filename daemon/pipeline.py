@@ -9,8 +9,9 @@ A batch goes through the stages in this order, each named after the module that 
 4. suppress  -- mark alerts muted by silences, maintenance, inhibition (``daemon.suppress_stage``)
 5. classify  -- category, priority, a group suggestion from the models (``daemon.classify_stage``)
 6. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
-7. notify    -- announcements queued to the outbox in the same commit (``daemon.notify_stage``)
-8. record    -- one checked commit with every write and the XACK (``daemon.commit``)
+7. process   -- procedures started; process timers and recurrence (``daemon.process_stage``)
+8. notify    -- announcements queued to the outbox in the same commit (``daemon.notify_stage``)
+9. record    -- one checked commit with every write and the XACK (``daemon.commit``)
 
 Delivery is at-least-once through a consumer group; because apply and acknowledge commit
 together, a replayed entry is either already acknowledged or was never applied.
@@ -36,11 +37,14 @@ from daemon.consumers import consumer_name
 from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
 from daemon.metrics import Metrics
 from daemon.notify_stage import announce
+from daemon.process_stage import ProcessStage
+from daemon.process_stage import observe as observe_process
 from daemon.routing_stage import RoutingRef, escalation_timers, route_new
 from daemon.suppress_stage import SilenceCache, inhibiting_states, suppress
 from triage.alert import Alert, Event, Expiry
 from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
 from triage.batch import event_keys as batch_keys
+from triage.process.config import ProcessSettings, default_process
 
 log = structlog.get_logger("triaged.pipeline")
 
@@ -97,10 +101,12 @@ class Worker:
         consumer: str | None = None,
         clock: Callable[[], float] = time.time,
         classify: ClassifyStage | None = None,
+        process: ProcessSettings | None = None,
     ):
         self.redis = redis
         self.clock = clock
         self.classify = classify
+        self.process_stage = ProcessStage(redis, process or default_process())
         self.settings = settings
         self.routing = routing
         self.public_url = public_url
@@ -207,6 +213,7 @@ class Worker:
         inhibiting, not_inhibiting = suppress(outcome, table, silences, sources, now)
         suggestions = await self.classify.classify(outcome, snapshot, now) if self.classify else {}
         route_new(outcome, table, now, self.metrics, suggestions)
+        await self.process_stage.apply(outcome, snapshot, now)
         timers = escalation_timers(list(outcome.incidents.values()), table)
         commit = Commit()
         loaded.expect_all(commit)
@@ -220,6 +227,7 @@ class Worker:
             )
         store.write_outcome(commit, snapshot, outcome)
         store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
+        self.process_stage.write(commit, outcome, snapshot, now)
         if inhibiting:
             commit.sadd(keys.INHIBITING, inhibiting)
         if not_inhibiting and table.inhibit_rules:
@@ -255,6 +263,7 @@ class Worker:
             if isinstance(event, Alert):
                 m.end_to_end.observe(max(0.0, now - event.received_at))
         m.stage_seconds.labels("batch").observe(elapsed)
+        observe_process(outcome, m)
         for incident_id in outcome.created:
             incident = outcome.incidents[incident_id]
             opened = outcome.timeline[incident_id][0].data

@@ -26,9 +26,12 @@ from daemon.escalations import escalate_due
 from daemon.heartbeats import raise_missed
 from daemon.metrics import Metrics
 from daemon.notify_stage import announce
+from daemon.process_stage import record_change
+from daemon.process_timers import process_gauges, run_due
 from daemon.routing_stage import RoutingRef
 from daemon.suppress_stage import SilenceCache, prune_silences, release_ended
 from triage.incident import auto_resolve
+from triage.process.config import ProcessSettings, default_process
 
 log = structlog.get_logger("triaged.scheduler")
 
@@ -59,9 +62,11 @@ class Scheduler:
         retain_resolved_alerts: float,
         interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        process: ProcessSettings | None = None,
     ):
         self.redis = redis
         self.clock = clock
+        self.process = process or default_process()
         self.metrics = metrics
         self.routing = routing
         self.public_url = public_url
@@ -93,12 +98,14 @@ class Scheduler:
             log.info("incident_unsuppressed", incident_id=incident_id)
         self.metrics.heartbeats.labels("missed").inc(await raise_missed(self.redis, now))
         await self.resolve_due(now)
+        await run_due(self.redis, self.routing, self.process, self.metrics, now, self.public_url)
         await self.refresh_gauges()
         if now - self._last_housekeeping >= 30:
             self._last_housekeeping = now
             await self.trim_stream()
             await self.apply_retention(now)
             await prune_silences(self.redis, now - self.retain_closed)
+            await process_gauges(self.redis, self.process, self.metrics, now)
 
     async def queue_expiries(self, now: float) -> None:
         while True:
@@ -132,6 +139,7 @@ class Scheduler:
             if incident is not None and quiet:
                 resolved, entry = auto_resolve(incident, at=due)
                 resolved = announce(commit, incident, resolved, now=now, public_url=self.public_url)
+                record_change(commit, incident, resolved, self.process, now)
                 store.write_incident(commit, incident, resolved)
                 commit.rpush(keys.incident_timeline(incident_id), [store.encode(entry)])
             if await commit.apply(self.redis):
@@ -196,6 +204,7 @@ class Scheduler:
                 keys.incident(incident_id),
                 keys.incident_alerts(incident_id),
                 keys.incident_timeline(incident_id),
+                keys.subscribers("incident", incident_id),
             )
             await pipe.execute()
         log.info("retention_deleted_incident", incident_id=incident_id)

@@ -34,6 +34,7 @@ from daemon.ratelimit import RateLimiter
 from daemon.sources import Limits
 from routing import RoutingTable, load_routing
 from triage.batch import FoldSettings
+from triage.process.config import ProcessSettings, compile_process
 
 
 class Settings(msgspec.Struct, frozen=True):
@@ -46,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True):
     api: Credentials
     source_credentials: Mapping[str, Credentials]
     routing: RoutingTable
+    process: ProcessSettings
     insecure: bool = False
     clock: Callable[[], float] = time.time
     """The daemon's notion of now (epoch seconds) for every decision it makes: the
@@ -108,6 +110,11 @@ def build_settings(
     }
     if environ.get("TRIAGED_API_TOKEN"):
         api_tokens.add(environ["TRIAGED_API_TOKEN"])
+    scopes: dict[str, frozenset[str]] = {}
+    for i, scoped in enumerate(config.auth.scoped_tokens):
+        token = resolve_secret(scoped.token, field=f"auth.scoped_tokens[{i}].token")
+        scopes[token] = scopes.get(token, frozenset()) | frozenset(scoped.scopes)
+    api_tokens |= set(scopes)
     source_credentials = {
         name: _credentials(name, source) for name, source in config.sources.items()
     }
@@ -128,9 +135,10 @@ def build_settings(
         or environ.get("TRIAGED_REDIS_URL")
         or environ.get("REDIS_URL")
         or config.store.redis_url,
-        api=Credentials(tokens=frozenset(api_tokens)),
+        api=Credentials(tokens=frozenset(api_tokens), scopes=scopes),
         source_credentials=source_credentials,
         routing=routing_table(config, path),
+        process=compile_process(config.process),
         insecure=insecure,
         clock=clock,
     )

@@ -254,11 +254,7 @@ async def update_incident(
         commit = Commit()
         commit.expect(keys.incident(incident_id), raw)
         if new.status is IncidentStatus.CLOSED and old.status is not IncidentStatus.CLOSED:
-            key_slot = keys.incident_for_key(old.key)
-            current = await redis.get(key_slot)
-            commit.expect(key_slot, current)
-            if current is not None and text(current) == incident_id:
-                commit.delete(key_slot)
+            await release_key(redis, commit, old)
         if extra is not None:
             new = extra(commit, old, new)
         write_incident(commit, old, new)
@@ -266,6 +262,15 @@ async def update_incident(
             commit.rpush(keys.incident_timeline(incident_id), [encode(e) for e in entries])
         if await commit.apply(redis):
             return new
+
+
+async def release_key(redis: Redis, commit: Commit, incident: Incident) -> None:
+    """Closing gives up the incident's key (if it still holds it), checked in ``commit``."""
+    key_slot = keys.incident_for_key(incident.key)
+    current = await redis.get(key_slot)
+    commit.expect(key_slot, current)
+    if current is not None and text(current) == incident.id:
+        commit.delete(key_slot)
 
 
 async def act_on_incident(

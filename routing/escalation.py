@@ -99,6 +99,7 @@ class EscalationReason(enum.StrEnum):
     REPEAT = "repeat"
     NOT_RESOLVED = "not_resolved"
     MANUAL = "manual"
+    TARGET_BREACHED = "target_breached"  # a service target ran out (triage.process.targets)
 
 
 class EscalationStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,18 +206,24 @@ def next_escalation(
 
 
 def manual_escalation(
-    policy: EscalationPolicy, state: EscalationState, now: float
+    policy: EscalationPolicy,
+    state: EscalationState,
+    now: float,
+    *,
+    reason: EscalationReason = EscalationReason.MANUAL,
 ) -> EscalationStep | None:
-    """The step an operator's ``escalate`` action takes at ``now``.
+    """The step an operator's ``escalate`` action takes at ``now``, or, with ``reason``
+    ``TARGET_BREACHED``, the step a breached service target takes.
 
-    It ignores timeouts and acknowledgement (the operator asked) but not resolution, and
-    returns None when the policy has no level left.
+    It ignores timeouts and acknowledgement (the operator asked; the target is missed
+    whoever acknowledged) but not resolution, and returns None when the policy has no
+    level left.
     """
     if state.status in _STOPPED:
         return None
     if state.escalation_level >= policy.total_steps:
         return None
-    return _step(policy, state, now, EscalationReason.MANUAL)
+    return _step(policy, state, now, reason)
 
 
 class Recipient(msgspec.Struct, frozen=True, kw_only=True):

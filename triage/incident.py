@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from triage.process.record import ProcessRecord
+
 
 class IncidentStatus(enum.StrEnum):
     TRIGGERED = "triggered"
@@ -55,6 +57,7 @@ class Incident(msgspec.Struct, frozen=True):
     source: str = ""
     suppressed_by: list[str] = []
     notified: bool = False
+    process: ProcessRecord | None = None  # procedure checklist and casework (triage.process)
     alert_count: int = 0
     firing_count: int = 0
     reopen_count: int = 0

@@ -58,7 +58,10 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     of the idempotency key: ``escalated:2`` for level 2, ``update:3`` for the third
     stakeholder update, and a ``#<reopen_count>`` suffix once an incident was reopened
     (see ``transition``), or the second resolution would be taken for a duplicate of
-    the first. ``target`` is the group or person paged, or "" for a channel post.
+    the first. ``target`` is the group or person paged, or "" for a channel post; for a
+    stakeholder it is the subscription. ``message`` is text a person wrote (an update,
+    resolution notes); ``address`` sends an e-mail channel's message to that recipient
+    instead of the channel's own list (a stakeholder's subscription).
     """
 
     incident_id: str
@@ -67,6 +70,8 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     incident: IncidentSummary
     created_at: float
+    message: str = ""
+    address: str = ""
 
     @property
     def key(self) -> str:
@@ -120,6 +125,7 @@ def notifications_for(
     target: str = "",
     url: str = "",
     links: Mapping[str, str] | None = None,
+    message: str = "",
 ) -> list[Notification]:
     """One notification per channel (duplicates dropped) for one transition."""
     summary = summarize(incident, url=url, links=links)
@@ -131,6 +137,7 @@ def notifications_for(
             channel=channel,
             incident=summary,
             created_at=now,
+            message=message,
         )
         for channel in dict.fromkeys(channels)
     ]

@@ -73,6 +73,10 @@ _TITLE = "[{{ incident.priority }}] {{ event_label }}: {{ incident.title }}"
 
 _PLAIN_BODY = """\
 {{ event_label }}: {{ incident.title }}
+{% if notification.message %}
+
+{{ notification.message }}
+{% endif %}
 
 Incident: {{ incident.id }} ({{ incident.status }})
 Priority: {{ incident.priority }}
@@ -96,6 +100,9 @@ _SLACK_BODY = """\
 *[{{ incident.priority }}] {{ incident.title }}*
 {% endif %}
 {{ event_label }}{{ " for " ~ notification.target if notification.target else "" }}
+{% if notification.message %}
+{{ notification.message }}
+{% endif %}
 {% if incident.links %}
 {% for name, link in incident.links.items() -%}
 <{{ link }}|{{ name }}>{% if not loop.last %} · {% endif %}
@@ -108,6 +115,9 @@ _HTML = """\
 <!DOCTYPE html>
 <html><body style="font-family: sans-serif">
 <h2 style="margin: 0 0 12px">[{{ incident.priority }}] {{ event_label }}: {{ incident.title }}</h2>
+{% if notification.message %}
+<p style="white-space: pre-wrap">{{ notification.message }}</p>
+{% endif %}
 <table cellpadding="4" style="border-collapse: collapse">
 <tr><th align="left">Incident</th><td>
 {% if incident.url %}
@@ -145,6 +155,9 @@ _LABELS: Final = {
     "resolved": "Resolved",
     "closed": "Closed",
     "update": "Update",
+    "update_due": "Update overdue",
+    "target_at_risk": "Target at risk",
+    "target_breached": "Target breached",
 }
 
 
@@ -168,6 +181,7 @@ def context(notification: Notification) -> dict[str, Any]:
             "event": n.event,
             "target": n.target,
             "channel": n.channel,
+            "message": n.message,
             "idempotency_key": n.key,
             "created_at": datetime.fromtimestamp(n.created_at, UTC),
         },

@@ -554,6 +554,24 @@ async def test_email_arrives_with_plain_text_and_html(aredis: Redis) -> None:
     assert (entry["outcome"], entry["status"], entry["channel_type"]) == ("delivered", 250, "email")
 
 
+async def test_a_stakeholders_mail_goes_to_their_address_with_what_was_written(
+    aredis: Redis,
+) -> None:
+    incident = await seed_incident(aredis, 2)
+    [n] = notify(incident, "update:1", "dba-mail", target="SUB-1")
+    n = msgspec.structs.replace(n, address="cto@example.com", message="Failing over now")
+    await queue_now(aredis, [n])
+    async with smtp_server() as (inbox, port), running(worker(aredis, mail_channel(port))):
+        await until(lambda: len(inbox.mails) == 1, what="one mail")
+    [mail] = inbox.mails
+    assert mail.recipients == ["cto@example.com"]
+    assert mail.message["To"] == "cto@example.com"
+    assert mail.message["Subject"] == "[P1] Update: Database down"
+    plain, html = mail.message.iter_parts()
+    assert "Failing over now" in plain.get_content()
+    assert "Failing over now" in html.get_content()
+
+
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, written as PEM files."""
     key = ec.generate_private_key(ec.SECP256R1())

@@ -155,7 +155,7 @@ async def test_manual_escalate_and_reassign(routed: Any) -> None:
     response = await client.post(f"{url}/reassign", json={"actor": "carol"})
     assert response.status == 400
     kinds = [e["kind"] for e in (await detail(client, incident["id"]))["timeline"]]
-    assert kinds == ["open", "classify", "escalate", "reassign"]
+    assert kinds == ["open", "classify", "procedure", "escalate", "reassign"]
 
 
 CLOCKED = """

@@ -36,7 +36,7 @@ async def open_incidents(
 
 
 async def act(
-    client: Client, incident_id: str, action: str, **body: str
+    client: Client, incident_id: str, action: str, **body: str | bool
 ) -> tuple[int, dict[str, Any]]:
     response = await client.post(
         f"/api/v1/incidents/{incident_id}/{action}", json={"actor": "alice", **body}
@@ -96,14 +96,16 @@ async def test_bad_list_queries_name_the_parameter(
 async def test_lifecycle_actions_append_to_the_timeline(client: Client) -> None:
     [incident] = await open_incidents(client, 1)
     incident_id = incident["id"]
-    for action, status in [
-        ("acknowledge", "acknowledged"),
-        ("resolve", "resolved"),
-        ("reopen", "triggered"),
-        ("resolve", "resolved"),
-        ("close", "closed"),
-    ]:
-        code, body = await act(client, incident_id, action)
+    resolve: dict[str, str | bool] = {"code": "fixed", "notes": "renewed the certificate"}
+    steps: list[tuple[str, dict[str, str | bool], str]] = [
+        ("acknowledge", {}, "acknowledged"),
+        ("resolve", resolve, "resolved"),
+        ("reopen", {}, "triggered"),
+        ("resolve", resolve, "resolved"),
+        ("close", {"force": True, "reason": "drill of the API"}, "closed"),
+    ]
+    for action, fields, status in steps:
+        code, body = await act(client, incident_id, action, **fields)
         assert (code, body["status"]) == (200, status)
     code, _ = await act(client, incident_id, "note", message="root cause: expired certificate")
     assert code == 200
@@ -112,6 +114,7 @@ async def test_lifecycle_actions_append_to_the_timeline(client: Client) -> None:
     assert kinds == [
         ("open", "triaged"),
         ("classify", "triaged"),
+        ("procedure", "triaged"),
         ("acknowledge", "alice"),
         ("resolve", "alice"),
         ("reopen", "alice"),
@@ -135,7 +138,12 @@ async def test_impossible_transitions_are_409_and_change_nothing(client: Client)
     assert code == 409
     detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
     assert detail["status"] == "acknowledged"
-    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify", "acknowledge"]
+    assert [e["kind"] for e in detail["timeline"]] == [
+        "open",
+        "classify",
+        "procedure",
+        "acknowledge",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +166,7 @@ async def test_bad_actions_are_refused(
     assert field in [e["field"] for e in (await response.json())["errors"]]
     detail = await (await client.get("/api/v1/incidents/INC-1")).json()
     assert detail["status"] == "triggered"
-    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify"]
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify", "procedure"]
 
 
 async def test_unknown_incident_is_404(client: Client) -> None:

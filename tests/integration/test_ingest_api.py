@@ -72,7 +72,7 @@ async def test_resolving_every_alert_resolves_the_incident(client: Client) -> No
     [incident] = await eventually(lambda: _when(incidents(client, status="resolved"), len))
     assert incident["resolved_at"] is not None
     detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
-    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify", "resolve"]
+    assert [e["kind"] for e in detail["timeline"]] == ["open", "classify", "procedure", "resolve"]
     assert detail["alerts"][0]["status"] == "resolved"
 
 

@@ -19,6 +19,7 @@ from daemon.config_types import (
     resolve_secret,
     seconds,
 )
+from triage.process.config import compile_process, default_process
 
 NAME = "triaged.yaml"
 
@@ -96,6 +97,11 @@ def test_shipped_default_file_is_valid() -> None:
     config = load_config(path)
     assert isinstance(config, Config)
     assert as_plain(config)["server"]["port"] == config.server.port
+
+
+def test_the_shipped_process_section_spells_out_the_defaults() -> None:
+    shipped = compile_process(load_config(default_config_path()).process)
+    assert shipped == default_process()
 
 
 @pytest.mark.parametrize(
@@ -196,6 +202,34 @@ def test_every_kind_of_secret_is_checked() -> None:
         "triaged.yaml:5: sources.prometheus.basic[0].password: give exactly one of env, file",
         "triaged.yaml:7: sources.prometheus.hmac.secret: give exactly one of env, file",
     ]
+
+
+# --- scoped API tokens -------------------------------------------------------------------
+
+
+def test_scoped_tokens_name_their_scopes() -> None:
+    config = parse_config(
+        "auth:\n  api_tokens: [plain]\n  scoped_tokens:\n"
+        "    - {token: {env: SEC_TOKEN}, scopes: [security]}\n",
+        NAME,
+    )
+    [scoped] = config.auth.scoped_tokens
+    assert (scoped.token, scoped.scopes) == (SecretRef(env="SEC_TOKEN"), ["security"])
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("{token: t, scopes: []}", "auth.scoped_tokens[0].scopes"),
+        ("{token: t, scopes: [Security!]}", "auth.scoped_tokens[0].scopes[0]"),
+        ("{scopes: [security]}", "auth.scoped_tokens[0].token"),
+        ("{token: t, scopes: [security], admin: true}", "auth.scoped_tokens[0].admin"),
+        ("{token: {env: A, file: /b}, scopes: [security]}", "auth.scoped_tokens[0].token"),
+    ],
+)
+def test_bad_scoped_tokens_name_the_field(entry: str, problem: str) -> None:
+    [found] = problems(f"auth:\n  scoped_tokens:\n    - {entry}\n")
+    assert found.startswith(f"triaged.yaml:3: {problem}:"), found
 
 
 def test_unknown_source() -> None:

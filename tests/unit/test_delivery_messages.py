@@ -120,6 +120,7 @@ def test_webhook_body_is_the_notification_and_the_message() -> None:
     assert body["created_at"] == "1970-01-01T00:00:00Z"
     assert body["incident"] == msgspec.to_builtins(SAMPLE.incident)
     assert body["message"] == {"title": message.title, "text": message.body}
+    assert body["note"] == ""
 
 
 def test_signature_is_github_style_hmac_sha256() -> None:

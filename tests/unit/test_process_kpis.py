@@ -25,7 +25,8 @@ from triage.process.kpis import (
     to_csv,
     to_json,
 )
-from triage.process.targets import Pause, default_targets
+from triage.process.record import Pause, ProcessRecord
+from triage.process.targets import default_targets
 
 T0 = 1_700_000_000.0  # Tue 2023-11-14 22:13:20 UTC
 MIN, HOUR, DAY = 60.0, 3600.0, 86400.0
@@ -253,6 +254,7 @@ def test_facts_are_derived_from_the_record_and_its_timeline() -> None:
         created_at=T0, updated_at=T0 + 5 * HOUR, started_at=T0, acknowledged_at=T0 + 2 * HOUR,
         resolved_at=T0 + 5 * HOUR, reopen_count=1, alert_count=4,
         labels={"service": "pay", "drill": "no"},
+        process=ProcessRecord(problem_id="PRB-3", pauses=[Pause(start=T0, end=T0 + MIN)]),
     )  # fmt: skip
     timeline = [
         _entry(T0, "open"),
@@ -268,7 +270,7 @@ def test_facts_are_derived_from_the_record_and_its_timeline() -> None:
         _entry(T0 + 2 * HOUR, "acknowledge"),
         _entry(T0 + 5 * HOUR, "resolve"),
     ]
-    facts = facts_from_record(incident, timeline, problem_id="PRB-3", office_hours=office)
+    facts = facts_from_record(incident, timeline, office_hours=office)
     assert facts.acknowledged_at == T0 + 20 * MIN  # the first acknowledgement
     assert facts.service == "pay"
     assert facts.reassignment_count == 2
@@ -280,6 +282,7 @@ def test_facts_are_derived_from_the_record_and_its_timeline() -> None:
     assert not facts.cancelled
     assert not facts.drill
     assert facts.problem_id == "PRB-3"
+    assert facts.pauses == [Pause(start=T0, end=T0 + MIN)]
     assert facts.alert_count == 4
     assert facts.reopen_count == 1
 
@@ -296,3 +299,15 @@ def test_a_cancel_after_the_last_reopen_cancels_and_a_drill_label_marks_a_drill(
     assert cancelled.out_of_hours_pages == 0  # no office hours given
     undone = facts_from_record(incident, [_entry(T0 + 1, "cancel"), _entry(T0 + 2, "reopen")])
     assert not undone.cancelled
+
+
+def test_an_incident_cancelled_as_a_drill_counts_as_a_drill_not_a_cancellation() -> None:
+    incident = Incident(
+        id="INC-2", key="k", title="t", status=IncidentStatus.CLOSED, priority="P3",
+        category="other", group="ops", procedure="standard", created_at=T0, updated_at=T0,
+        started_at=T0,
+    )  # fmt: skip
+    facts = facts_from_record(incident, [_entry(T0 + 1, "cancel", reason="drill")])
+    assert (facts.cancelled, facts.drill) == (False, True)
+    duplicate = facts_from_record(incident, [_entry(T0 + 1, "cancel", reason="duplicate")])
+    assert (duplicate.cancelled, duplicate.drill) == (True, False)

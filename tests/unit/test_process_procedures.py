@@ -8,7 +8,6 @@ from triage.incident import IncidentStatus, TransitionError
 from triage.process.common import Problems, UnknownItem
 from triage.process.procedures import (
     DEFAULT_PROCEDURES,
-    ChecklistItem,
     ClosureConfig,
     Kind,
     ProcedureConfig,
@@ -27,6 +26,7 @@ from triage.process.procedures import (
     resolution_check,
     select_procedure,
 )
+from triage.process.record import ChecklistItem
 
 BOOK = default_procedures()
 NOW = 10_000.0
@@ -259,23 +259,24 @@ def test_forcing_needs_a_reason_and_the_reason_goes_on_the_timeline() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "notes", "problem"),
+    ("code", "notes", "field", "problem"),
     [
-        (None, "x", "a resolution code is required"),
-        ("magic", "x", "unknown resolution code 'magic'"),
-        ("fixed", " ", "resolution notes are required"),
-        ("fixed", "restarted the pod", None),
+        (None, "x", "code", "a resolution code is required"),
+        ("magic", "x", "code", "unknown resolution code 'magic'"),
+        ("fixed", " ", "notes", "resolution notes are required"),
+        ("fixed", "restarted the pod", None, None),
     ],
 )
 def test_resolution_needs_a_known_code_and_notes(
-    code: str | None, notes: str, problem: str | None
+    code: str | None, notes: str, field: str | None, problem: str | None
 ) -> None:
     found = resolution_check(code, notes, BOOK)
     if problem is None:
         assert found is None
     else:
         assert found is not None
-        assert found.startswith(problem)
+        assert found[0] == field
+        assert found[1].startswith(problem)
 
 
 def test_auto_close_only_for_resolved_incidents_of_procedures_that_allow_it() -> None:
@@ -289,15 +290,24 @@ def test_auto_close_only_for_resolved_incidents_of_procedures_that_allow_it() ->
 def test_update_cadence_runs_from_the_last_update_while_open() -> None:
     major = BOOK.by_name[Kind.MAJOR]
     opened = IncidentStatus.TRIGGERED
-    assert next_update_due(major, status=opened, created_at=NOW, last_update_at=None) == NOW + 1800
     assert (
-        next_update_due(major, status=opened, created_at=NOW, last_update_at=NOW + 600)
+        next_update_due(major.update_every, status=opened, created_at=NOW, last_update_at=None)
+        == NOW + 1800
+    )
+    assert (
+        next_update_due(major.update_every, status=opened, created_at=NOW, last_update_at=NOW + 600)
         == NOW + 2400
     )
     resolved = IncidentStatus.RESOLVED
-    assert next_update_due(major, status=resolved, created_at=NOW, last_update_at=None) is None
+    assert (
+        next_update_due(major.update_every, status=resolved, created_at=NOW, last_update_at=None)
+        is None
+    )
     standard = BOOK.by_name[Kind.STANDARD]
-    assert next_update_due(standard, status=opened, created_at=NOW, last_update_at=None) is None
+    assert (
+        next_update_due(standard.update_every, status=opened, created_at=NOW, last_update_at=None)
+        is None
+    )
 
 
 def test_security_details_need_the_security_scope() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from triage.process.common import Problems
+from triage.process.record import Frequency
 from triage.process.recurrence import (
-    Frequency,
     Occurrence,
     RecurrenceConfig,
     RecurrenceSettings,

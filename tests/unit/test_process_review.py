@@ -8,7 +8,7 @@ from triage.alert import AlertStatus
 from triage.dedup import AlertState
 from triage.incident import Incident, IncidentStatus, TimelineEntry, TransitionError
 from triage.process.common import UnknownItem
-from triage.process.procedures import ChecklistItem
+from triage.process.record import ChecklistItem
 from triage.process.review import add_follow_up, complete_follow_up, render_review
 from triage.process.targets import default_targets, incident_times, target_status
 

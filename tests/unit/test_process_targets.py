@@ -11,16 +11,17 @@ from hypothesis import strategies as st
 
 from triage.incident import Incident, IncidentStatus, TimelineEntry
 from triage.process.common import Problems
+from triage.process.record import Pause
 from triage.process.targets import (
     CalendarConfig,
     ClockState,
     IncidentTimes,
-    Pause,
     PriorityTargetConfig,
     ServiceTargets,
     TargetsConfig,
     TargetStatus,
     change_entry,
+    clock_states,
     compile_targets,
     default_targets,
     elapsed,
@@ -309,12 +310,12 @@ def test_changes_report_each_worsening_once() -> None:
     pending = status(now=T0 + MIN)
     at_risk = status(now=T0 + 12 * MIN)
     breached = status(now=T0 + 16 * MIN)
-    first = target_changes(pending, at_risk)
+    first = target_changes(clock_states(pending), at_risk)
     assert [(c.clock, c.state, c.escalate) for c in first] == [("respond", S.AT_RISK, False)]
-    second = target_changes(at_risk, breached)
+    second = target_changes(clock_states(at_risk), breached)
     assert [(c.clock, c.state, c.escalate) for c in second] == [("respond", S.BREACHED, True)]
-    assert target_changes(breached, status(now=T0 + 17 * MIN)) == []
-    assert target_changes(pending, pending) == []
+    assert target_changes(clock_states(breached), status(now=T0 + 17 * MIN)) == []
+    assert target_changes(clock_states(pending), pending) == []
 
 
 def test_a_missed_evaluation_reports_the_breach_directly() -> None:
@@ -328,7 +329,8 @@ def test_a_missed_evaluation_reports_the_breach_directly() -> None:
 def test_a_reopened_incident_that_runs_late_is_reported_again() -> None:
     met = status(now=T0 + HOUR, acknowledged_at=T0 + MIN, resolved_at=T0 + 30 * MIN)
     reopened = status(now=T0 + 5 * HOUR, first_response_at=T0 + MIN, acknowledged_at=T0 + 2 * HOUR)
-    assert [(c.clock, c.state) for c in target_changes(met, reopened)] == [("resolve", S.BREACHED)]
+    changes = target_changes(clock_states(met), reopened)
+    assert [(c.clock, c.state) for c in changes] == [("resolve", S.BREACHED)]
 
 
 def test_the_first_response_survives_a_reopen() -> None:

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from triage.process.targets import Pause
+from triage.process.record import Pause
 from triage.process.uci_import import import_events, map_priority, parse_time
 
 HEADER_LINE = (

@@ -243,6 +243,13 @@ def test_manual_escalation(incident: EscalationState, expected: EscalationStep |
     assert manual_escalation(POLICY, incident, T0 + 42) == expected
 
 
+def test_a_breached_target_escalates_like_an_operator_with_its_own_reason() -> None:
+    breach = EscalationReason.TARGET_BREACHED
+    acked = state(1, T0, ACKED, T0 + 1)
+    assert manual_escalation(POLICY, acked, T0 + 42, reason=breach) == step(2, T0 + 42, breach)
+    assert manual_escalation(POLICY, state(6, T0), T0 + 42, reason=breach) is None
+
+
 @pytest.mark.parametrize(
     ("text", "target"),
     [

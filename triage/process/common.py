@@ -36,7 +36,21 @@ class ProcessConfigError(ValueError):
 
 
 class UnknownItem(LookupError):
-    """No checklist step or follow-up with that id on the incident (an API 404)."""
+    """No checklist step or follow-up with that id on the incident (an API 404);
+    ``field`` names the request field that named it."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class InvalidInput(ValueError):
+    """A request the process refuses for what it says, not for the incident's state (an
+    API 400); ``field`` names the request field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class Problems:

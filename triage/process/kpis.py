@@ -35,10 +35,10 @@ import msgspec
 from routing.timeconditions import TimePeriod
 from triage.incident import Incident, TimelineEntry
 from triage.process.common import format_duration, iso
+from triage.process.record import Pause
 from triage.process.targets import (
     ClockState,
     IncidentTimes,
-    Pause,
     ServiceTargets,
     TargetStatus,
     target_status,
@@ -93,12 +93,15 @@ class IncidentFacts(msgspec.Struct, frozen=True, kw_only=True):
 _TRUE = frozenset({"true", "yes", "1"})
 
 
+def is_drill(labels: Mapping[str, str]) -> bool:
+    """A drill is marked by the label ``drill=true`` on the alert that opened it."""
+    return labels.get("drill", "").lower() in _TRUE
+
+
 def facts_from_record(
     incident: Incident,
     timeline: Sequence[TimelineEntry],
     *,
-    problem_id: str | None = None,
-    pauses: Sequence[Pause] = (),
     office_hours: TimePeriod | None = None,
     service_label: str = "service",
 ) -> IncidentFacts:
@@ -111,9 +114,12 @@ def facts_from_record(
       is the initial page and no escalation, every other reason is a timeout;
     - pages out of hours: ``escalate`` entries that reached someone outside
       ``office_hours`` (None: nothing is out of hours);
-    - cancelled: a ``cancel`` entry after the last ``reopen``; drill: label ``drill=true``;
-    - auto-resolved: the last ``resolve`` entry was the system's (``data.auto``).
+    - cancelled: a ``cancel`` entry after the last ``reopen``; drill: label ``drill=true``,
+      or cancelled as a drill (``data.reason``);
+    - auto-resolved: the last ``resolve`` entry was the system's (``data.auto``);
+    - problem and pauses: from the incident's process record.
     """
+    record = incident.process
     reassigns = [e for e in timeline if e.kind == "reassign"]
     acks = [e.at for e in timeline if e.kind == "acknowledge"]
     escalations = [e for e in timeline if e.kind == "escalate"]
@@ -132,6 +138,8 @@ def facts_from_record(
     first_group = (
         str(reassigns[0].data.get("from", incident.group)) if reassigns else incident.group
     )
+    cancels = [e for e in timeline if e.kind == "cancel" and e.at >= last_reopen]
+    as_drill = any(e.data.get("reason") == "drill" for e in cancels)
     return IncidentFacts(
         id=incident.id,
         priority=incident.priority,
@@ -154,13 +162,13 @@ def facts_from_record(
         auto_resolved=incident.resolved_at is not None
         and bool(resolves)
         and resolves[-1].data.get("auto") is True,
-        cancelled=any(e.kind == "cancel" and e.at >= last_reopen for e in timeline),
-        drill=incident.labels.get("drill", "").lower() in _TRUE,
+        cancelled=bool(cancels) and not as_drill,
+        drill=as_drill or is_drill(incident.labels),
         alert_count=incident.alert_count,
         out_of_hours_pages=pages_out,
-        problem_id=problem_id,
+        problem_id=record.problem_id if record is not None else None,
         last_updated_at=incident.updated_at,
-        pauses=list(pauses),
+        pauses=list(record.pauses) if record is not None else [],
     )
 
 

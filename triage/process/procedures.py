@@ -34,6 +34,7 @@ import msgspec
 from routing.config import FieldPath
 from triage.incident import IncidentStatus, TimelineEntry, TransitionError
 from triage.process.common import Priority, Problems, Section, UnknownItem
+from triage.process.record import ChecklistItem
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*$")]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
@@ -359,20 +360,6 @@ def can_view(procedure: Procedure, scopes: Iterable[str]) -> bool:
 # ---------------------------------------------------------------------------- checklist
 
 
-class ChecklistItem(msgspec.Struct, frozen=True):
-    id: str
-    title: str
-    required: bool
-    role: str | None = None
-    done_at: float | None = None
-    done_by: str | None = None
-    note: str = ""
-
-    @property
-    def done(self) -> bool:
-        return self.done_at is not None
-
-
 def checklist_for(
     procedure: Procedure, existing: Sequence[ChecklistItem] = ()
 ) -> list[ChecklistItem]:
@@ -418,7 +405,9 @@ def complete_step(
         )
         return items, entry
     known = ", ".join(item.id for item in items) or "none"
-    raise UnknownItem(f"no step {step_id!r} on this incident's checklist (steps: {known})")
+    raise UnknownItem(
+        f"no step {step_id!r} on this incident's checklist (steps: {known})", field="step"
+    )
 
 
 def open_required(checklist: Iterable[ChecklistItem]) -> list[ChecklistItem]:
@@ -477,32 +466,35 @@ def close_check(
 # ---------------------------------------------------------------------------- closure and cadence
 
 
-def resolution_check(code: str | None, notes: str, config: Procedures) -> str | None:
-    """The problem with a resolve request (an API 400), or None if it documents enough."""
+def resolution_check(code: str | None, notes: str, config: Procedures) -> tuple[str, str] | None:
+    """``(field, problem)`` of a resolve request (an API 400 naming ``code`` or ``notes``),
+    or None if it documents enough."""
+    codes = ", ".join(config.resolution_codes)
     if not code:
-        return "a resolution code is required; one of: " + ", ".join(config.resolution_codes)
+        return "code", "a resolution code is required; one of: " + codes
     if code not in config.resolution_codes:
-        return f"unknown resolution code {code!r}; one of: " + ", ".join(config.resolution_codes)
+        return "code", f"unknown resolution code {code!r}; one of: " + codes
     if config.require_notes and not notes.strip():
-        return "resolution notes are required: say what was done"
+        return "notes", "resolution notes are required: say what was done"
     return None
 
 
 def next_update_due(
-    procedure: Procedure,
+    update_every: float | None,
     *,
     status: IncidentStatus,
     created_at: float,
     last_update_at: float | None,
 ) -> float | None:
-    """When the owner owes stakeholders the next update; None when no cadence applies.
+    """When the owner owes stakeholders the next update, at the cadence ``update_every``
+    (a procedure's, as copied to the incident when it started); None when none applies.
 
     The cadence runs only while the incident is open: after resolution the resolution
     notice is the last update.
     """
-    if procedure.update_every is None or not status.is_open:
+    if update_every is None or not status.is_open:
         return None
-    return (last_update_at if last_update_at is not None else created_at) + procedure.update_every
+    return (last_update_at if last_update_at is not None else created_at) + update_every
 
 
 def auto_close_due(

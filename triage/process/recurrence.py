@@ -17,7 +17,6 @@ recurrence. An empty key or service does not match anything (unknown is not "the
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -28,6 +27,7 @@ import msgspec
 
 from routing.config import FieldPath
 from triage.process.common import Problems, Section, format_duration
+from triage.process.record import Frequency, Seen
 
 Basis = Literal["key", "service+category"]
 
@@ -121,18 +121,6 @@ def problem_candidates(
         )
     found.sort(key=lambda c: (-c.count, -c.last_seen, c.id))
     return found
-
-
-class Frequency(enum.StrEnum):
-    NEW = "new"
-    RARE = "rare"
-    FREQUENT = "frequent"
-
-
-class Seen(msgspec.Struct, frozen=True):
-    count: int  # incidents like this one in the window, itself included
-    label: Frequency
-    text: str
 
 
 def seen(

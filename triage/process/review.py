@@ -19,21 +19,10 @@ import msgspec
 from triage.dedup import AlertState
 from triage.incident import SYSTEM_ACTOR, Incident, TimelineEntry, TransitionError
 from triage.process.common import UnknownItem, format_duration, iso
-from triage.process.procedures import ChecklistItem
+from triage.process.record import ChecklistItem, FollowUp
 from triage.process.targets import Clock, TargetStatus
 
 # ---------------------------------------------------------------------------- follow-ups
-
-
-class FollowUp(msgspec.Struct, frozen=True):
-    id: str
-    title: str
-    owner: str
-    created_at: float
-    created_by: str
-    due_at: float | None = None
-    done_at: float | None = None
-    done_by: str | None = None
 
 
 def add_follow_up(
@@ -84,7 +73,7 @@ def complete_follow_up(
             data={"follow_up": item.id},
         )
         return updated, entry
-    raise UnknownItem(f"no follow-up {follow_up_id!r} on this incident")
+    raise UnknownItem(f"no follow-up {follow_up_id!r} on this incident", field="follow_up")
 
 
 # ---------------------------------------------------------------------------- rendering

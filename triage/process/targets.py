@@ -44,6 +44,7 @@ from routing.timeconditions import (
 )
 from triage.incident import Incident, TimelineEntry
 from triage.process.common import PRIORITIES, Priority, Problems, Section, format_duration, iso
+from triage.process.record import Pause
 
 # ---------------------------------------------------------------------------- config schema
 
@@ -154,17 +155,6 @@ def default_targets() -> ServiceTargets:
 
 
 # ---------------------------------------------------------------------------- working time
-
-
-class Pause(msgspec.Struct, frozen=True):
-    """Time the clocks stand still: waiting on the customer or a supplier.
-
-    ``end`` is None while the pause lasts.
-    """
-
-    start: float
-    end: float | None = None
-    reason: str = "customer"
 
 
 _MAX_IDLE_DAYS = 800  # a calendar with no working day in this long is a config error
@@ -411,19 +401,28 @@ class TargetChange(msgspec.Struct, frozen=True):
 
 
 _RANK = {ClockState.PENDING: 0, ClockState.AT_RISK: 1, ClockState.BREACHED: 2}
+CLOCKS: Final = ("respond", "resolve")
 
 
-def target_changes(before: TargetStatus | None, after: TargetStatus) -> list[TargetChange]:
+def clock_states(status: TargetStatus) -> dict[str, str]:
+    """What to record of an evaluation, so the next one reports only what changed since."""
+    return {name: str(getattr(status, name).state) for name in CLOCKS}
+
+
+def target_changes(before: Mapping[str, str] | None, after: TargetStatus) -> list[TargetChange]:
     """At-risk and breach transitions to record (timeline, metrics) and act on (escalate).
 
-    Only worsening counts: a clock that stops ``met`` needs no entry, and a clock seen
-    breached before is not reported again on every evaluation. ``met`` and ``no_target``
-    before rank like ``pending``, so a reopened incident that then runs late is reported.
+    ``before`` is ``clock_states`` of the last evaluation (None or missing clocks: none
+    yet). Only worsening counts: a clock that stops ``met`` needs no entry, and a clock
+    seen breached before is not reported again on every evaluation. ``met`` and
+    ``no_target`` before rank like ``pending``, so a reopened incident that then runs late
+    is reported.
     """
     changes: list[TargetChange] = []
-    for name in ("respond", "resolve"):
+    for name in CLOCKS:
         now_clock: Clock = getattr(after, name)
-        old_rank = 0 if before is None else _RANK.get(getattr(before, name).state, 0)
+        recorded = (before or {}).get(name, ClockState.PENDING)
+        old_rank = _RANK.get(ClockState(recorded), 0)
         new_rank = _RANK.get(now_clock.state, 0)
         if new_rank >= 1 and new_rank > old_rank:
             changes.append(TargetChange(name, now_clock.state, now_clock.due_at, now_clock.target))

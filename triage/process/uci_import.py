@@ -65,7 +65,7 @@ import msgspec
 
 from triage.process.kpis import IncidentFacts
 from triage.process.procedures import Procedures, default_procedures, select_procedure
-from triage.process.targets import Pause
+from triage.process.record import Pause
 
 MISSING: Final = "?"
 WORK_STATES: Final = frozenset(

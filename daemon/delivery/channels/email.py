@@ -62,7 +62,8 @@ class EmailSender:
     async def send(
         self, notification: Notification, message: Rendered, *, key: str, attempt: int
     ) -> SendResult:
-        mail = email_message(notification, message, key=key, sender=self._sender, to=self._to)
+        to = [notification.address] if notification.address else self._to
+        mail = email_message(notification, message, key=key, sender=self._sender, to=to)
         try:
             refused, reply = await aiosmtplib.send(
                 mail,

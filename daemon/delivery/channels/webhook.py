@@ -49,6 +49,7 @@ def webhook_body(notification: Notification, message: Rendered, key: str) -> byt
             "created_at": datetime.fromtimestamp(n.created_at, UTC),
             "incident": msgspec.to_builtins(n.incident),
             "message": {"title": message.title, "text": message.body},
+            "note": n.message,  # what a person wrote: an update, resolution notes
         }
     )
 
