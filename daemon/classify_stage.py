@@ -28,6 +28,9 @@ SUGGESTING = frozenset({"model", "corrections-memory"})
 """Group predictions confident enough to offer the route stage; ``triage-queue`` means the
 model abstained and the default route decides."""
 
+TRACED = {"category": "category", "group": "group_suggestion", "service": "service"}
+"""Metric field -> the key of its prediction in an incident's ``triage`` trace."""
+
 
 class ClassifyStage:
     def __init__(
@@ -66,7 +69,6 @@ class ClassifyStage:
             incident = apply_triage(outcome.incidents[incident_id], result)
             outcome.incidents[incident_id] = incident
             outcome.timeline.setdefault(incident_id, []).append(_classified(result, now))
-            self._count(result)
             group = result.group
             if group.decided_by in SUGGESTING:
                 suggestions[incident_id] = ModelSuggestion(
@@ -88,14 +90,20 @@ class ClassifyStage:
             if entry is not None:
                 outcome.incidents[incident_id] = apply_rescope(incident, entry)
                 outcome.timeline.setdefault(incident_id, []).append(entry)
-                self.metrics.triage_reprioritised.inc()
 
-    def _count(self, result: TriageResult) -> None:
+    def observe(self, outcome: Outcome) -> None:
+        """Count the decisions of a committed batch. A batch that conflicted is folded and
+        classified again, so counting in ``classify`` would count it once per attempt."""
         predictions = self.metrics.triage_predictions
-        predictions.labels("category", result.category.decided_by).inc()
-        predictions.labels("group", result.group.decided_by).inc()
-        if result.service is not None:
-            predictions.labels("service", result.service.decided_by).inc()
+        for incident_id in outcome.created:
+            trace = outcome.incidents[incident_id].triage
+            for field, key in TRACED.items():
+                decided = trace.get(key)
+                if isinstance(decided, dict):
+                    predictions.labels(field, decided["decided_by"]).inc()
+        entries = [entry for timeline in outcome.timeline.values() for entry in timeline]
+        raised = sum(entry.kind == "reprioritise" for entry in entries)
+        self.metrics.triage_reprioritised.inc(raised)
 
 
 def _classified(result: TriageResult, now: float) -> TimelineEntry:

@@ -255,6 +255,8 @@ class Worker:
             if isinstance(event, Alert):
                 m.end_to_end.observe(max(0.0, now - event.received_at))
         m.stage_seconds.labels("batch").observe(elapsed)
+        if self.classify is not None:
+            self.classify.observe(outcome)
         for incident_id in outcome.created:
             incident = outcome.incidents[incident_id]
             opened = outcome.timeline[incident_id][0].data

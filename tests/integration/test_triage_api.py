@@ -3,6 +3,9 @@ as training labels, the models API and its refusals."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,10 +17,12 @@ from redis.asyncio import Redis
 
 from daemon import keys
 from daemon.app import create_app
+from daemon.appkeys import MODELS
 from daemon.corrections import CorrectionRecord
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook
 from tests.waiting import eventually
+from triage.classify import TriageInput, TriageResult
 
 Client = TestClient[web.Request, web.Application]
 
@@ -190,3 +195,54 @@ async def test_models_api_needs_the_token_when_one_is_set(make_settings: Setting
         assert (await client.post("/api/v1/models/retrain")).status == 401
         ok = await client.get("/api/v1/models", headers={"Authorization": "Bearer s3cret"})
         assert ok.status == 200
+
+
+async def test_a_batch_folded_again_after_a_conflict_is_counted_once(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """Another writer changes an incident while the models classify the batch that grows it:
+    the batch is folded and classified again, and the metrics count what was committed."""
+    (tmp_path / "routing.yaml").write_text(ROUTING)
+    settings = make_settings(
+        "routing_file: routing.yaml\n"
+        "triage:\n  priority:\n    default_impact: low\n    medium_impact_alerts: 2\n"
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        critical = {"service": "orders", "severity": "critical"}
+        grown = await open_one(client, {"alertname": "OrdersDown", **critical}, "orders down")
+        assert grown["priority"] == "P3", "one alert, low impact, high urgency"
+        triager = client.server.app[MODELS].triager
+        classify_batch = triager.classify_batch
+        classifying, written = threading.Event(), threading.Event()
+
+        def held(items: Sequence[TriageInput]) -> list[TriageResult]:
+            if not classifying.is_set():
+                classifying.set()
+                written.wait(10)
+            return classify_batch(items)
+
+        triager.classify_batch = held  # type: ignore[method-assign]
+        alerts = [
+            am_alert({"alertname": "OrdersSlow", **critical}, annotations={"summary": "slow"}),
+            am_alert({"alertname": "BillingDown", "service": "billing"}),
+        ]
+        response = await client.post("/api/v1/alerts/alertmanager", json=am_webhook(alerts))
+        assert response.status == 202
+        assert await asyncio.to_thread(classifying.wait, 10)
+        note = {"actor": "dana", "message": "looking"}
+        response = await client.post(f"/api/v1/incidents/{grown['id']}/note", json=note)
+        assert response.status == 200
+        written.set()
+
+        async def both() -> list[dict[str, Any]] | None:
+            body = await (await client.get("/api/v1/incidents")).json()
+            return body["incidents"] if len(body["incidents"]) == 2 else None
+
+        await eventually(both, what="the billing incident")
+        detail = await (await client.get(f"/api/v1/incidents/{grown['id']}")).json()
+        assert detail["priority"] == "P2"
+        assert [e["kind"] for e in detail["timeline"]].count("reprioritise") == 1
+        metrics = await (await client.get("/metrics")).text()
+    assert "triaged_pipeline_conflicts_total 1.0" in metrics, "the batch was folded again"
+    assert 'triaged_triage_predictions_total{decided_by="model",field="category"} 2.0' in metrics
+    assert "triaged_triage_reprioritised_total 1.0" in metrics
