@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from triage.classify.priority import PRIORITIES, PriorityPolicy, prioritise
+from triage.classify.priority import LEVELS, PRIORITIES, PriorityPolicy, prioritise
 from triage.classify.values import (
     Correction,
     Prediction,
@@ -108,6 +108,7 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
     if not incident.status.is_open:
         return None
     services, instances = scope_of(incident)
+    urgency = trace.get("urgency")
     decision = prioritise(
         policy,
         severity=incident.labels.get("severity"),
@@ -116,6 +117,8 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
         services=services,
         instances=instances,
         alert_count=incident.alert_count,
+        # Without a severity the urgency was read from the text at opening; scope is impact.
+        text_urgency=urgency if urgency in LEVELS else None,
         environment=incident.labels.get("environment") or incident.labels.get("env"),
     )
     if PRIORITIES.index(decision.priority) >= PRIORITIES.index(incident.priority):

@@ -119,6 +119,26 @@ def test_growing_scope_raises_priority_once_and_never_lowers_it() -> None:
     assert rescope(incident(priority="P1"), policy, now=T0) is None, "never lowered"
 
 
+def test_an_urgency_read_from_the_text_is_kept_when_the_scope_is_rescoped() -> None:
+    """No severity: the urgency came from the text model; a second alert that changes
+    nothing about the impact must not swap it for the default urgency."""
+    policy = PriorityPolicy()
+    ticket = incident(
+        labels={"service": "desk"},
+        priority="P4",
+        alert_count=2,
+        triage={"priority": {"value": "P4", "decided_by": "matrix", "urgency": "low"}},
+    )
+    assert rescope(ticket, policy, now=T0 + 60) is None
+    wide = msgspec.structs.replace(
+        ticket,
+        triage={**ticket.triage, "impact": {"services": ["desk", "mail", "vpn"], "instances": 3}},
+    )
+    entry = rescope(wide, policy, now=T0 + 60)
+    assert entry is not None
+    assert (entry.data["value"], entry.data["urgency"]) == ("P3", "low"), "high impact x low"
+
+
 def test_an_operator_priority_is_never_rescoped() -> None:
     pinned = incident(
         priority="P4",
