@@ -1,18 +1,16 @@
 """The classify stage, between suppress and route: the models decide on new incidents.
 
 Once per batch: the corrections memory is brought up to date, the new incidents go to the
-models in one call (in a worker thread, so the event loop keeps answering requests while
-the models compute), and each gets its category, priority and a trace of who decided what
-with which confidence. The models' resolver group becomes a suggestion the route stage
-weighs against the rules. Incidents that grew get their priority raised when their scope
-calls for it.
+models in one call (in the models' own thread, ``TriagerRef.run``, so the event loop keeps
+answering requests while the models compute), and each gets its category, priority and a
+trace of who decided what with which confidence. The models' resolver group becomes a
+suggestion the route stage weighs against the rules. Incidents that grew get their priority
+raised when their scope calls for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from daemon.corrections import CorrectionsFeed
 from daemon.metrics import Metrics
@@ -44,10 +42,6 @@ class ClassifyStage:
         self.feed = feed
         self.policy = policy
         self.metrics = metrics
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
 
     async def classify(
         self, outcome: Outcome, snapshot: Snapshot, now: float
@@ -60,9 +54,7 @@ class ClassifyStage:
         items = [triage_input(outcome.incidents[i]) for i in outcome.created]
         triager = self.models.triager
         started = time.perf_counter()
-        results = await asyncio.get_running_loop().run_in_executor(
-            self._executor, triager.classify_batch, items
-        )
+        results = await self.models.run(triager.classify_batch, items)
         self.metrics.triage_seconds.observe(time.perf_counter() - started)
         suggestions: dict[str, ModelSuggestion] = {}
         for incident_id, result in zip(outcome.created, results, strict=True):

@@ -16,8 +16,11 @@ import asyncio
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,6 +32,8 @@ from triage.classify.artifacts import LoadedModel, manifest_path
 from triage.classify.estimators import SPECS
 
 log = structlog.get_logger("triaged.models")
+
+T = TypeVar("T")
 
 CATEGORY_MODELS = ("alert-category", "ticket-category")
 
@@ -92,14 +97,30 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _triage_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
+
+
 @dataclass
 class TriagerRef:
     """The models in service; a reload replaces ``triager`` in one assignment, so a batch
-    classifies with one consistent set."""
+    classifies with one consistent set.
+
+    Work on the models (classifying, remembering corrections) goes through ``run``: one
+    thread, one call at a time, so the event loop never computes and a batch is never
+    classified while the corrections memory it reads is being changed."""
 
     triager: Triager
     source: Path
     stamp: tuple[float, ...]
+    _thread: ThreadPoolExecutor = field(default_factory=_triage_thread, repr=False)
+
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
+
+    def close(self) -> None:
+        """Wait for the call in progress; the workers have stopped."""
+        self._thread.shutdown(wait=True)
 
     @property
     def categories(self) -> frozenset[str]:

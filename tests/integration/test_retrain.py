@@ -1,5 +1,6 @@
-"""Retraining against the real Redis and a real training process: the lock, a retrain with
-nothing to learn, a training that fails, and one cancelled half-way."""
+"""Operators' corrections in the real Redis, and retraining from them in a real training
+process: the corrections feed, the lock, a retrain with nothing to learn, a training that
+fails, and one cancelled half-way."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from daemon import corrections, keys
 from daemon.app import create_app
 from daemon.commit import Commit
 from daemon.config import default_models_dir
-from daemon.corrections import CorrectionRecord
+from daemon.corrections import READ_COUNT, CorrectionRecord, CorrectionsFeed
+from daemon.metrics import Metrics
 from daemon.retrain import run_retrain
 from daemon.settings import Settings
-from daemon.triage_models import deployment_models_dir
+from daemon.triage_models import deployment_models_dir, load_triager
 from tests.conftest import DATASETS, SettingsFactory
 from tests.waiting import eventually
 from triage.classify import Correction, TriageInput
@@ -60,6 +62,21 @@ def retrain_settings(make_settings: SettingsFactory, tmp_path: Path) -> Callable
         return make_settings(yaml, data_dir=str(tmp_path / "state"))
 
     return factory
+
+
+async def test_a_poll_takes_in_every_correction_waiting_however_many(
+    make_settings: SettingsFactory, aredis: Redis
+) -> None:
+    models = load_triager(make_settings(), Metrics())
+    feed = CorrectionsFeed(aredis, models)
+    try:
+        assert await feed.catch_up() == 0
+        await reassigned(aredis, READ_COUNT + 1)
+        assert await feed.poll() == READ_COUNT + 1, "all of them count for the next batch"
+        assert len(models.triager.memories["group"]) == READ_COUNT + 1
+        assert await feed.poll() == 0
+    finally:
+        models.close()
 
 
 async def test_a_retrain_with_nothing_to_learn_leaves_the_models_directory_alone(

@@ -211,7 +211,8 @@ async def test_a_batch_folded_again_after_a_conflict_is_counted_once(
         critical = {"service": "orders", "severity": "critical"}
         grown = await open_one(client, {"alertname": "OrdersDown", **critical}, "orders down")
         assert grown["priority"] == "P3", "one alert, low impact, high urgency"
-        triager = client.server.app[MODELS].triager
+        assert client.app is not None
+        triager = client.app[MODELS].triager
         classify_batch = triager.classify_batch
         classifying, written = threading.Event(), threading.Event()
 
@@ -246,3 +247,30 @@ async def test_a_batch_folded_again_after_a_conflict_is_counted_once(
     assert "triaged_pipeline_conflicts_total 1.0" in metrics, "the batch was folded again"
     assert 'triaged_triage_predictions_total{decided_by="model",field="category"} 2.0' in metrics
     assert "triaged_triage_reprioritised_total 1.0" in metrics
+
+
+async def test_corrections_are_remembered_in_the_models_thread_not_on_the_event_loop(
+    routed: Client,
+) -> None:
+    """Remembering vectorises corrections; on the loop it would stall every request, and
+    beside a batch being classified it would change the memory that batch reads."""
+    assert routed.app is not None
+    triager = routed.app[MODELS].triager
+    threads: dict[str, set[str]] = {"remember": set(), "classify_batch": set()}
+    for name, threads_seen in threads.items():
+        real = getattr(triager, name)
+
+        def spy(*args: Any, _real: Any = real, _seen: set[str] = threads_seen) -> Any:
+            _seen.add(threading.current_thread().name)
+            return _real(*args)
+
+        setattr(triager, name, spy)
+    first = await open_one(routed, {"alertname": "DiskFull", "service": "files"}, "files full")
+    response = await routed.post(
+        f"/api/v1/incidents/{first['id']}/reassign", json={"actor": "dana", "group": "dba"}
+    )
+    assert response.status == 200
+    await open_one(routed, {"alertname": "DiskFull", "service": "blobs"}, "blobs full")
+    assert threads["remember"], "the correction was remembered before the next batch"
+    assert threads["remember"] == threads["classify_batch"]
+    assert all(name.startswith("triage") for name in threads["remember"]), threads
