@@ -26,6 +26,7 @@ from daemon.routing_stage import escalation_timers
 from daemon.validation import FieldError
 from routing import RoutingTable, manual_escalation, resolve_recipients
 from routing.assign import apply_step, escalation_state, reassign
+from triage.classify import Correction
 from triage.dedup import AlertState
 from triage.incident import (
     Action,
@@ -216,10 +217,12 @@ async def _act(request: web.Request) -> web.Response:
 
     public_url = request.app[SETTINGS].config.server.public_url
 
+    labels: list[Correction | None] = [None]  # of the attempt that committed
+
     def follow_up(commit: Commit, old: Incident, new: Incident) -> Incident:
         due = escalation_timers([new], table)
         store.write_timers(commit, ESCALATIONS, due.due, due.cleared)
-        label = training_label(old, new)
+        labels[0] = label = training_label(old, new)
         if label is not None:
             corrections.queue(
                 commit,
@@ -243,7 +246,7 @@ async def _act(request: web.Request) -> web.Response:
     if action == "escalate":
         metrics.escalations.labels("manual").inc()
     for field in ("group", "category"):
-        if action in ("reassign", "reclassify") and getattr(body, field) is not None:
+        if labels[0] is not None and getattr(labels[0], field) is not None:
             metrics.triage_corrections.labels(field).inc()
     fingerprints = sorted(
         store.text(m) for m in await request.app[REDIS].smembers(incident_alerts(incident_id))

@@ -274,3 +274,19 @@ async def test_corrections_are_remembered_in_the_models_thread_not_on_the_event_
     assert threads["remember"], "the correction was remembered before the next batch"
     assert threads["remember"] == threads["classify_batch"]
     assert all(name.startswith("triage") for name in threads["remember"]), threads
+
+
+async def test_only_changes_that_left_a_training_label_are_counted_as_corrections(
+    routed: Client, aredis: Redis
+) -> None:
+    incident = await open_one(routed, {"alertname": "Oops", "service": "z"}, "oops on z")
+    url = f"/api/v1/incidents/{incident['id']}"
+    same_group = {"actor": "a", "group": incident["group"]}
+    assert (await routed.post(f"{url}/reassign", json=same_group)).status == 200
+    new_priority = {"actor": "a", "category": incident["category"], "priority": "P1"}
+    response = await routed.post(f"{url}/reclassify", json=new_priority)
+    assert response.status == 200
+    assert (await response.json())["priority"] == "P1"
+    assert await aredis.xlen(keys.CORRECTIONS_STREAM) == 0, "neither changed group or category"
+    metrics = await (await routed.get("/metrics")).text()
+    assert "triaged_triage_corrections_total{" not in metrics
