@@ -6,6 +6,7 @@ the timeline; a transition the lifecycle forbids is a 409 saying what is allowed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -202,8 +203,8 @@ async def _act(request: web.Request) -> web.Response:
             "unknown action",
             [FieldError("action", f"{action!r}; supported: {', '.join(ACTIONS)}")],
         )
-    known_categories = request.app[MODELS].categories
-    problem = _body_problem(action, body, known_categories)
+    categories = request.app[MODELS].categories
+    problem = _body_problem(action, body, categories())
     if problem is not None:
         return error_response(400, "invalid action body", [problem])
     table = request.app[ROUTING].table
@@ -232,13 +233,16 @@ async def _act(request: web.Request) -> web.Response:
             )
         return announce(commit, old, new, now=now, public_url=public_url)
 
-    decision = _decision(action, body, table, known_categories, now)
+    decision = _decision(action, body, table, categories, now)
     try:
         incident = await store.update_incident(request.app[REDIS], incident_id, decision, follow_up)
     except store.IncidentNotFound:
         return _not_found(incident_id)
     except TransitionError as exc:
         return error_response(409, "impossible transition", [FieldError("action", str(exc))])
+    except ValueError as exc:  # a value only the stored incident rules out (its kind)
+        field = "category" if action == "reclassify" else "group"
+        return error_response(400, "invalid action body", [FieldError(field, str(exc))])
     metrics.incident_actions.labels(action).inc()
     log.info("incident_action", actor=body.actor, status=str(incident.status))
     if action == "resolve":
@@ -277,7 +281,7 @@ def _decision(
     action: str,
     body: ActionBody,
     table: RoutingTable,
-    known_categories: frozenset[str],
+    categories: Callable[[str | None], frozenset[str]],
     now: float,
 ) -> store.Decision:
     """The pure change each action makes, given the incident as currently stored."""
@@ -292,11 +296,12 @@ def _decision(
         elif action == "escalate":
             new, entry = _escalate(incident, table, actor=body.actor, now=now)
         elif action == "reclassify":
+            kind = incident.triage.get("kind")
             new, entry = reclassify(
                 incident,
                 category=body.category,
                 priority=body.priority,
-                known_categories=known_categories,
+                known_categories=categories(kind if isinstance(kind, str) else None),
                 actor=body.actor,
                 reason=message,
                 now=now,

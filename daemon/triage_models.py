@@ -35,7 +35,8 @@ log = structlog.get_logger("triaged.models")
 
 T = TypeVar("T")
 
-CATEGORY_MODELS = ("alert-category", "ticket-category")
+CATEGORY_MODELS = {"alert": "alert-category", "ticket": "ticket-category"}
+"""The category model of each kind of incident (``TriageResult.kind``)."""
 
 
 def deployment_models_dir(settings: Settings) -> Path:
@@ -122,12 +123,13 @@ class TriagerRef:
         """Wait for the call in progress; the workers have stopped."""
         self._thread.shutdown(wait=True)
 
-    @property
-    def categories(self) -> frozenset[str]:
-        """Every category an operator may give: what the category models know."""
+    def categories(self, kind: str | None = None) -> frozenset[str]:
+        """The categories an operator may give an incident of ``kind``: what that kind's
+        model knows; both kinds' when the kind is not known."""
         models = self.triager.models
+        names = [CATEGORY_MODELS[kind]] if kind in CATEGORY_MODELS else CATEGORY_MODELS.values()
         return frozenset(
-            label for name in CATEGORY_MODELS if name in models for label in models[name].classes
+            label for name in names if name in models for label in models[name].classes
         )
 
 

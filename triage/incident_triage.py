@@ -166,7 +166,8 @@ def reclassify(
     if category is None and priority is None:
         raise ValueError("give category, priority or both")
     if category is not None and known_categories and category not in known_categories:
-        raise ValueError(f"unknown category {category!r}")
+        known = ", ".join(sorted(known_categories))
+        raise ValueError(f"unknown category {category!r} for this incident; known: {known}")
     if priority is not None and priority not in PRIORITIES:
         raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
     if category == incident.category:
