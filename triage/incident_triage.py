@@ -68,15 +68,21 @@ def prediction_trace(prediction: Prediction) -> dict[str, Any]:
     }
 
 
-def priority_trace(decision: PriorityDecision, *, urgency_source: str) -> dict[str, Any]:
-    return {
+def priority_trace(
+    decision: PriorityDecision, urgency_model: Prediction | None = None
+) -> dict[str, Any]:
+    """``urgency_model`` is the text model's reading, with its confidence, when it decided."""
+    trace: dict[str, Any] = {
         "value": decision.priority,
         "decided_by": decision.rule,
         "impact": decision.impact,
         "urgency": decision.urgency,
-        "urgency_source": urgency_source,
+        "urgency_source": decision.urgency_source,
         "reasons": list(decision.reasons),
     }
+    if urgency_model is not None:
+        trace["urgency_model"] = prediction_trace(urgency_model)
+    return trace
 
 
 def apply_triage(incident: Incident, result: TriageResult) -> Incident:
@@ -87,7 +93,7 @@ def apply_triage(incident: Incident, result: TriageResult) -> Incident:
     triage["category"] = prediction_trace(result.category)
     if result.service is not None:
         triage["service"] = prediction_trace(result.service)
-    triage["priority"] = priority_trace(result.priority, urgency_source="severity-or-text")
+    triage["priority"] = priority_trace(result.priority, result.urgency)
     triage["group_suggestion"] = prediction_trace(result.group)
     triage["model_versions"] = dict(result.model_versions)
     return msgspec.structs.replace(
@@ -108,7 +114,7 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
     if not incident.status.is_open:
         return None
     services, instances = scope_of(incident)
-    urgency = trace.get("urgency")
+    read = trace.get("urgency") if trace.get("urgency_source") == "text-model" else None
     decision = prioritise(
         policy,
         severity=incident.labels.get("severity"),
@@ -118,7 +124,7 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
         instances=instances,
         alert_count=incident.alert_count,
         # Without a severity the urgency was read from the text at opening; scope is impact.
-        text_urgency=urgency if urgency in LEVELS else None,
+        text_urgency=read if read in LEVELS else None,
         environment=incident.labels.get("environment") or incident.labels.get("env"),
     )
     if PRIORITIES.index(decision.priority) >= PRIORITIES.index(incident.priority):
@@ -128,7 +134,7 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
         kind="reprioritise",
         actor="triaged",
         message=f"priority {incident.priority} -> {decision.priority}: {decision.reasons[-1]}",
-        data={"from": incident.priority, **priority_trace(decision, urgency_source="rescope")},
+        data={"from": incident.priority, **priority_trace(decision)},
     )
 
 
