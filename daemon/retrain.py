@@ -37,6 +37,7 @@ from daemon.errors import error_response, json_response
 from daemon.metrics import Metrics
 from daemon.offline import offline_settings, open_store, store_options
 from daemon.settings import Settings
+from daemon.sources.common import PayloadError, decode
 from daemon.triage_models import (
     TriagerRef,
     datasets_dir,
@@ -63,6 +64,10 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+
+
+class RetrainBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A retrain takes no parameters: no body, or an empty object."""
 
 
 class RetrainRefused(Exception):
@@ -192,10 +197,12 @@ def result_view(result: RetrainResult, corrections: int) -> dict[str, Any]:
 async def retrain_handler(request: web.Request) -> web.Response:
     if (denied := require_api(request.app[SETTINGS].api, request)) is not None:
         return denied
-    if request.can_read_body and (await request.read()).strip() not in (b"", b"{}"):
-        return error_response(
-            400, "invalid retrain request", [FieldError("body", "retrain takes no parameters")]
-        )
+    raw = (await request.read()).strip() if request.can_read_body else b""
+    if raw:
+        try:
+            decode(raw, RetrainBody)
+        except PayloadError as exc:
+            return error_response(400, "invalid retrain request", exc.errors)
     metrics = request.app[METRICS]
     try:
         result, count = await run_retrain(request.app[REDIS], request.app[SETTINGS])

@@ -190,6 +190,23 @@ async def test_models_api_lists_the_models_and_retrain_needs_base_data(routed: C
     assert (await response.json())["errors"][0]["field"] == "triage.datasets_dir"
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [(b'{"sample": 0.1}', "sample"), (b"[1]", "(body)"), (b"{", "(body)"), (b"null", "(body)")],
+)
+async def test_retrain_takes_no_parameters_and_names_what_it_refused(
+    routed: Client, aredis: Redis, body: bytes, field: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = await routed.post("/api/v1/models/retrain", data=body, headers=headers)
+    assert response.status == 400
+    assert [e["field"] for e in (await response.json())["errors"]] == [field]
+    assert not await aredis.exists(keys.RETRAIN_LOCK)
+    for empty in (b"", b"{ }", b" {}\n"):
+        response = await routed.post("/api/v1/models/retrain", data=empty, headers=headers)
+        assert response.status == 409, "past the body check, refused for want of base data"
+
+
 async def test_models_api_needs_the_token_when_one_is_set(make_settings: SettingsFactory) -> None:
     settings = make_settings("auth:\n  api_tokens: [s3cret]\n")
     async with TestClient(TestServer(create_app(settings))) as client:
