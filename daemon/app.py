@@ -214,7 +214,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     stop.set()
     await asyncio.gather(*tasks)
-    classify.close()
+    app[MODELS].close()
 
 
 async def _supervised(

@@ -1,18 +1,16 @@
 """The classify stage, between suppress and route: the models decide on new incidents.
 
 Once per batch: the corrections memory is brought up to date, the new incidents go to the
-models in one call (in a worker thread, so the event loop keeps answering requests while
-the models compute), and each gets its category, priority and a trace of who decided what
-with which confidence. The models' resolver group becomes a suggestion the route stage
-weighs against the rules. Incidents that grew get their priority raised when their scope
-calls for it.
+models in one call (in the models' own thread, ``TriagerRef.run``, so the event loop keeps
+answering requests while the models compute), and each gets its category, priority and a
+trace of who decided what with which confidence. The models' resolver group becomes a
+suggestion the route stage weighs against the rules. Incidents that grew get their priority
+raised when their scope calls for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from daemon.corrections import CorrectionsFeed
 from daemon.metrics import Metrics
@@ -28,6 +26,9 @@ SUGGESTING = frozenset({"model", "corrections-memory"})
 """Group predictions confident enough to offer the route stage; ``triage-queue`` means the
 model abstained and the default route decides."""
 
+TRACED = {"category": "category", "group": "group_suggestion", "service": "service"}
+"""Metric field -> the key of its prediction in an incident's ``triage`` trace."""
+
 
 class ClassifyStage:
     def __init__(
@@ -41,10 +42,6 @@ class ClassifyStage:
         self.feed = feed
         self.policy = policy
         self.metrics = metrics
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
 
     async def classify(
         self, outcome: Outcome, snapshot: Snapshot, now: float
@@ -57,16 +54,13 @@ class ClassifyStage:
         items = [triage_input(outcome.incidents[i]) for i in outcome.created]
         triager = self.models.triager
         started = time.perf_counter()
-        results = await asyncio.get_running_loop().run_in_executor(
-            self._executor, triager.classify_batch, items
-        )
+        results = await self.models.run(triager.classify_batch, items)
         self.metrics.triage_seconds.observe(time.perf_counter() - started)
         suggestions: dict[str, ModelSuggestion] = {}
         for incident_id, result in zip(outcome.created, results, strict=True):
             incident = apply_triage(outcome.incidents[incident_id], result)
             outcome.incidents[incident_id] = incident
             outcome.timeline.setdefault(incident_id, []).append(_classified(result, now))
-            self._count(result)
             group = result.group
             if group.decided_by in SUGGESTING:
                 suggestions[incident_id] = ModelSuggestion(
@@ -88,14 +82,20 @@ class ClassifyStage:
             if entry is not None:
                 outcome.incidents[incident_id] = apply_rescope(incident, entry)
                 outcome.timeline.setdefault(incident_id, []).append(entry)
-                self.metrics.triage_reprioritised.inc()
 
-    def _count(self, result: TriageResult) -> None:
+    def observe(self, outcome: Outcome) -> None:
+        """Count the decisions of a committed batch. A batch that conflicted is folded and
+        classified again, so counting in ``classify`` would count it once per attempt."""
         predictions = self.metrics.triage_predictions
-        predictions.labels("category", result.category.decided_by).inc()
-        predictions.labels("group", result.group.decided_by).inc()
-        if result.service is not None:
-            predictions.labels("service", result.service.decided_by).inc()
+        for incident_id in outcome.created:
+            trace = outcome.incidents[incident_id].triage
+            for field, key in TRACED.items():
+                decided = trace.get(key)
+                if isinstance(decided, dict):
+                    predictions.labels(field, decided["decided_by"]).inc()
+        entries = [entry for timeline in outcome.timeline.values() for entry in timeline]
+        raised = sum(entry.kind == "reprioritise" for entry in entries)
+        self.metrics.triage_reprioritised.inc(raised)
 
 
 def _classified(result: TriageResult, now: float) -> TimelineEntry:

@@ -25,6 +25,8 @@ from triage.classify import Correction
 log = structlog.get_logger("triaged.corrections")
 
 FIELD = b"c"
+READ_COUNT = 5000
+"""Corrections read per round trip."""
 
 
 class CorrectionRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,7 +76,7 @@ async def read_all(redis: Redis) -> tuple[list[CorrectionRecord], bytes]:
     while True:
         entries = cast(
             "Entries",
-            await redis.xrange(keys.CORRECTIONS_STREAM, min=f"({last.decode()}", count=5000),
+            await redis.xrange(keys.CORRECTIONS_STREAM, min=f"({last.decode()}", count=READ_COUNT),
         )
         if not entries:
             return records, last
@@ -87,7 +89,8 @@ class CorrectionsFeed:
 
     The classify stage polls it (without waiting) before it classifies a batch that opens
     incidents, so a correction committed before that batch was read always counts, through
-    whichever daemon it was made.
+    whichever daemon it was made. The memory is changed in the models' thread, in the order
+    the stream holds, before any batch classified after the poll.
     """
 
     def __init__(self, redis: Redis, models: TriagerRef) -> None:
@@ -99,20 +102,28 @@ class CorrectionsFeed:
     async def catch_up(self) -> int:
         async with self._lock:
             records, self.last = await read_all(self.redis)
-            self._remember(records)
+            await self._remember(records)
             return len(records)
 
     async def poll(self) -> int:
-        """Remember what arrived since the last read."""
+        """Remember what arrived since the last read, however much that is."""
+        found = 0
         async with self._lock:
-            response = await self.redis.xread({keys.CORRECTIONS_STREAM: self.last}, count=5000)
-            found = 0
-            for _stream, entries in cast("list[tuple[bytes, Entries]]", response or []):
-                self._remember(_decode(entries))
+            while True:
+                response = cast(
+                    "list[tuple[bytes, Entries]]",
+                    await self.redis.xread({keys.CORRECTIONS_STREAM: self.last}, count=READ_COUNT),
+                )
+                entries = [entry for _stream, batch in response or [] for entry in batch]
+                if not entries:
+                    return found
+                await self._remember(_decode(entries))
                 self.last = entries[-1][0]
                 found += len(entries)
-            return found
+                if len(entries) < READ_COUNT:
+                    return found
 
-    def _remember(self, records: Sequence[CorrectionRecord]) -> None:
+    async def _remember(self, records: Sequence[CorrectionRecord]) -> None:
         if records:
-            self.models.triager.remember([r.correction for r in records])
+            triager = self.models.triager
+            await self.models.run(triager.remember, [r.correction for r in records])

@@ -6,6 +6,7 @@ the timeline; a transition the lifecycle forbids is a 409 saying what is allowed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -32,6 +33,7 @@ from daemon.process_views import (
 from daemon.validation import FieldError
 from routing import RoutingTable, manual_escalation, resolve_recipients
 from routing.assign import apply_step, escalation_state, reassign
+from triage.classify import Correction
 from triage.dedup import AlertState
 from triage.incident import (
     Action,
@@ -222,8 +224,8 @@ async def _act(request: web.Request) -> web.Response:
             "unknown action",
             [FieldError("action", f"{action!r}; supported: {', '.join(ACTIONS)}")],
         )
-    known_categories = request.app[MODELS].categories
-    problem = _body_problem(action, body, known_categories)
+    categories = request.app[MODELS].categories
+    problem = _body_problem(action, body, categories())
     if problem is not None:
         return error_response(400, "invalid action body", [problem])
     table = request.app[ROUTING].table
@@ -233,7 +235,7 @@ async def _act(request: web.Request) -> web.Response:
             400, "invalid action body", [FieldError("group", f"unknown group; known: {known}")]
         )
     now = request.app[SETTINGS].clock()
-    decision = _decision(action, body, table, known_categories, now)
+    decision = _decision(action, body, table, categories, now)
     decided = await apply_action(request, incident_id, action, body.actor, decision, now)
     if isinstance(decided, web.Response):
         return decided
@@ -257,9 +259,10 @@ async def apply_action(
     settings = request.app[SETTINGS]
     table = request.app[ROUTING].table
 
+    labels: list[Correction | None] = [None]  # of the attempt that committed
+
     def follow_up(commit: Commit, old: Incident, new: Incident) -> Incident:
-        label = training_label(old, new)
-        learnt.clear()  # called again when the commit conflicts and the change is redone
+        labels[0] = label = training_label(old, new)
         if label is not None:
             corrections.queue(
                 commit,
@@ -267,13 +270,11 @@ async def apply_action(
                     incident_id=old.id, actor=actor, at=now, action=action, correction=label
                 ),
             )
-            learnt.extend(f for f in ("group", "category") if getattr(label, f) is not None)
         return after_change(
             commit, old, new, table=table, settings=settings.process, now=now,
             public_url=settings.config.server.public_url,
         )  # fmt: skip
 
-    learnt: list[str] = []
     scopes = granted_scopes(settings.api, request)
     checked = after_action(decide, settings.process, scopes, now)
     try:
@@ -288,10 +289,14 @@ async def apply_action(
         return error_response(404, "no such item", [FieldError(exc.field, str(exc))])
     except TransitionError as exc:
         return error_response(409, "impossible transition", [FieldError("action", str(exc))])
+    except ValueError as exc:  # a value only the stored incident rules out (its kind)
+        field = "category" if action == "reclassify" else "group"
+        return error_response(400, "invalid action body", [FieldError(field, str(exc))])
     metrics = request.app[METRICS]
     metrics.incident_actions.labels(action).inc()
-    for field in learnt:
-        metrics.triage_corrections.labels(field).inc()
+    for field in ("group", "category"):
+        if labels[0] is not None and getattr(labels[0], field) is not None:
+            metrics.triage_corrections.labels(field).inc()
     log.info("incident_action", actor=actor, status=str(incident.status))
     return incident
 
@@ -324,7 +329,7 @@ def _decision(
     action: str,
     body: ActionBody,
     table: RoutingTable,
-    known_categories: frozenset[str],
+    categories: Callable[[str | None], frozenset[str]],
     now: float,
 ) -> store.Decision:
     """The pure change each action makes, given the incident as currently stored."""
@@ -339,11 +344,12 @@ def _decision(
         elif action == "escalate":
             new, entry = _escalate(incident, table, actor=body.actor, now=now)
         elif action == "reclassify":
+            kind = incident.triage.get("kind")
             new, entry = reclassify(
                 incident,
                 category=body.category,
                 priority=body.priority,
-                known_categories=known_categories,
+                known_categories=categories(kind if isinstance(kind, str) else None),
                 actor=body.actor,
                 reason=message,
                 now=now,

@@ -262,7 +262,12 @@ def build() -> dict[str, Any]:
             "responses": {
                 "200": {"description": "{version, promoted, metrics, corrections}"},
                 **_API_ERRORS,
-                **_errors({"409": "no base data configured, or a retrain is running"}),
+                **_errors(
+                    {
+                        "409": "no base data configured, or a retrain is running",
+                        "500": "the training raised or its process died; the message says why",
+                    }
+                ),
             },
         }
     }

@@ -264,6 +264,8 @@ class Worker:
                 m.end_to_end.observe(max(0.0, now - event.received_at))
         m.stage_seconds.labels("batch").observe(elapsed)
         observe_process(outcome, m)
+        if self.classify is not None:
+            self.classify.observe(outcome)
         for incident_id in outcome.created:
             incident = outcome.incidents[incident_id]
             opened = outcome.timeline[incident_id][0].data

@@ -16,8 +16,11 @@ import asyncio
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 
@@ -30,7 +33,10 @@ from triage.classify.estimators import SPECS
 
 log = structlog.get_logger("triaged.models")
 
-CATEGORY_MODELS = ("alert-category", "ticket-category")
+T = TypeVar("T")
+
+CATEGORY_MODELS = {"alert": "alert-category", "ticket": "ticket-category"}
+"""The category model of each kind of incident (``TriageResult.kind``)."""
 
 
 def deployment_models_dir(settings: Settings) -> Path:
@@ -92,21 +98,38 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _triage_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
+
+
 @dataclass
 class TriagerRef:
     """The models in service; a reload replaces ``triager`` in one assignment, so a batch
-    classifies with one consistent set."""
+    classifies with one consistent set.
+
+    Work on the models (classifying, remembering corrections) goes through ``run``: one
+    thread, one call at a time, so the event loop never computes and a batch is never
+    classified while the corrections memory it reads is being changed."""
 
     triager: Triager
     source: Path
     stamp: tuple[float, ...]
+    _thread: ThreadPoolExecutor = field(default_factory=_triage_thread, repr=False)
 
-    @property
-    def categories(self) -> frozenset[str]:
-        """Every category an operator may give: what the category models know."""
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
+
+    def close(self) -> None:
+        """Wait for the call in progress; the workers have stopped."""
+        self._thread.shutdown(wait=True)
+
+    def categories(self, kind: str | None = None) -> frozenset[str]:
+        """The categories an operator may give an incident of ``kind``: what that kind's
+        model knows; both kinds' when the kind is not known."""
         models = self.triager.models
+        names = [CATEGORY_MODELS[kind]] if kind in CATEGORY_MODELS else CATEGORY_MODELS.values()
         return frozenset(
-            label for name in CATEGORY_MODELS if name in models for label in models[name].classes
+            label for name in names if name in models for label in models[name].classes
         )
 
 

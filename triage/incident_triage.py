@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from triage.classify.priority import PRIORITIES, PriorityPolicy, prioritise
+from triage.classify.priority import LEVELS, PRIORITIES, PriorityPolicy, prioritise
 from triage.classify.values import (
     Correction,
     Prediction,
@@ -68,15 +68,21 @@ def prediction_trace(prediction: Prediction) -> dict[str, Any]:
     }
 
 
-def priority_trace(decision: PriorityDecision, *, urgency_source: str) -> dict[str, Any]:
-    return {
+def priority_trace(
+    decision: PriorityDecision, urgency_model: Prediction | None = None
+) -> dict[str, Any]:
+    """``urgency_model`` is the text model's reading, with its confidence, when it decided."""
+    trace: dict[str, Any] = {
         "value": decision.priority,
         "decided_by": decision.rule,
         "impact": decision.impact,
         "urgency": decision.urgency,
-        "urgency_source": urgency_source,
+        "urgency_source": decision.urgency_source,
         "reasons": list(decision.reasons),
     }
+    if urgency_model is not None:
+        trace["urgency_model"] = prediction_trace(urgency_model)
+    return trace
 
 
 def apply_triage(incident: Incident, result: TriageResult) -> Incident:
@@ -87,7 +93,7 @@ def apply_triage(incident: Incident, result: TriageResult) -> Incident:
     triage["category"] = prediction_trace(result.category)
     if result.service is not None:
         triage["service"] = prediction_trace(result.service)
-    triage["priority"] = priority_trace(result.priority, urgency_source="severity-or-text")
+    triage["priority"] = priority_trace(result.priority, result.urgency)
     triage["group_suggestion"] = prediction_trace(result.group)
     triage["model_versions"] = dict(result.model_versions)
     return msgspec.structs.replace(
@@ -108,6 +114,7 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
     if not incident.status.is_open:
         return None
     services, instances = scope_of(incident)
+    read = trace.get("urgency") if trace.get("urgency_source") == "text-model" else None
     decision = prioritise(
         policy,
         severity=incident.labels.get("severity"),
@@ -116,6 +123,8 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
         services=services,
         instances=instances,
         alert_count=incident.alert_count,
+        # Without a severity the urgency was read from the text at opening; scope is impact.
+        text_urgency=read if read in LEVELS else None,
         environment=incident.labels.get("environment") or incident.labels.get("env"),
     )
     if PRIORITIES.index(decision.priority) >= PRIORITIES.index(incident.priority):
@@ -125,7 +134,7 @@ def rescope(incident: Incident, policy: PriorityPolicy, *, now: float) -> Timeli
         kind="reprioritise",
         actor="triaged",
         message=f"priority {incident.priority} -> {decision.priority}: {decision.reasons[-1]}",
-        data={"from": incident.priority, **priority_trace(decision, urgency_source="rescope")},
+        data={"from": incident.priority, **priority_trace(decision)},
     )
 
 
@@ -163,7 +172,8 @@ def reclassify(
     if category is None and priority is None:
         raise ValueError("give category, priority or both")
     if category is not None and known_categories and category not in known_categories:
-        raise ValueError(f"unknown category {category!r}")
+        known = ", ".join(sorted(known_categories))
+        raise ValueError(f"unknown category {category!r} for this incident; known: {known}")
     if priority is not None and priority not in PRIORITIES:
         raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
     if category == incident.category:

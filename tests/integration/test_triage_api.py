@@ -3,6 +3,9 @@ as training labels, the models API and its refusals."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,10 +17,12 @@ from redis.asyncio import Redis
 
 from daemon import keys
 from daemon.app import create_app
+from daemon.appkeys import MODELS
 from daemon.corrections import CorrectionRecord
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook
 from tests.waiting import eventually
+from triage.classify import TriageInput, TriageResult
 
 Client = TestClient[web.Request, web.Application]
 
@@ -139,6 +144,8 @@ async def test_reclassify_and_reassign_are_kept_as_training_labels(
     [
         ({"actor": "a"}, 400, "category"),
         ({"actor": "a", "category": "kitchen-sink"}, 400, "category"),
+        # A help-desk topic is no category for a monitoring alert (the alerts' is "storage").
+        ({"actor": "a", "category": "Storage"}, 400, "category"),
         ({"actor": "a", "priority": "P0"}, 400, "priority"),
         ({"actor": "a", "priority": 1}, 400, "priority"),
         ({"actor": "a", "category": ""}, 400, "category"),
@@ -184,6 +191,23 @@ async def test_models_api_lists_the_models_and_retrain_needs_base_data(routed: C
     assert (await response.json())["errors"][0]["field"] == "triage.datasets_dir"
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [(b'{"sample": 0.1}', "sample"), (b"[1]", "(body)"), (b"{", "(body)"), (b"null", "(body)")],
+)
+async def test_retrain_takes_no_parameters_and_names_what_it_refused(
+    routed: Client, aredis: Redis, body: bytes, field: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = await routed.post("/api/v1/models/retrain", data=body, headers=headers)
+    assert response.status == 400
+    assert [e["field"] for e in (await response.json())["errors"]] == [field]
+    assert not await aredis.exists(keys.RETRAIN_LOCK)
+    for empty in (b"", b"{ }", b" {}\n"):
+        response = await routed.post("/api/v1/models/retrain", data=empty, headers=headers)
+        assert response.status == 409, "past the body check, refused for want of base data"
+
+
 async def test_models_api_needs_the_token_when_one_is_set(make_settings: SettingsFactory) -> None:
     settings = make_settings("auth:\n  api_tokens: [s3cret]\n")
     async with TestClient(TestServer(create_app(settings))) as client:
@@ -191,3 +215,98 @@ async def test_models_api_needs_the_token_when_one_is_set(make_settings: Setting
         assert (await client.post("/api/v1/models/retrain")).status == 401
         ok = await client.get("/api/v1/models", headers={"Authorization": "Bearer s3cret"})
         assert ok.status == 200
+
+
+async def test_a_batch_folded_again_after_a_conflict_is_counted_once(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """Another writer changes an incident while the models classify the batch that grows it:
+    the batch is folded and classified again, and the metrics count what was committed."""
+    (tmp_path / "routing.yaml").write_text(ROUTING)
+    settings = make_settings(
+        "routing_file: routing.yaml\n"
+        "triage:\n  priority:\n    default_impact: low\n    medium_impact_alerts: 2\n"
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        critical = {"service": "orders", "severity": "critical"}
+        grown = await open_one(client, {"alertname": "OrdersDown", **critical}, "orders down")
+        assert grown["priority"] == "P3", "one alert, low impact, high urgency"
+        assert client.app is not None
+        triager = client.app[MODELS].triager
+        classify_batch = triager.classify_batch
+        classifying, written = threading.Event(), threading.Event()
+
+        def held(items: Sequence[TriageInput]) -> list[TriageResult]:
+            if not classifying.is_set():
+                classifying.set()
+                written.wait(10)
+            return classify_batch(items)
+
+        triager.classify_batch = held  # type: ignore[method-assign]
+        alerts = [
+            am_alert({"alertname": "OrdersSlow", **critical}, annotations={"summary": "slow"}),
+            am_alert({"alertname": "BillingDown", "service": "billing"}),
+        ]
+        response = await client.post("/api/v1/alerts/alertmanager", json=am_webhook(alerts))
+        assert response.status == 202
+        assert await asyncio.to_thread(classifying.wait, 10)
+        note = {"actor": "dana", "message": "looking"}
+        response = await client.post(f"/api/v1/incidents/{grown['id']}/note", json=note)
+        assert response.status == 200
+        written.set()
+
+        async def both() -> list[dict[str, Any]] | None:
+            body = await (await client.get("/api/v1/incidents")).json()
+            return body["incidents"] if len(body["incidents"]) == 2 else None
+
+        await eventually(both, what="the billing incident")
+        detail = await (await client.get(f"/api/v1/incidents/{grown['id']}")).json()
+        assert detail["priority"] == "P2"
+        assert [e["kind"] for e in detail["timeline"]].count("reprioritise") == 1
+        metrics = await (await client.get("/metrics")).text()
+    assert "triaged_pipeline_conflicts_total 1.0" in metrics, "the batch was folded again"
+    assert 'triaged_triage_predictions_total{decided_by="model",field="category"} 2.0' in metrics
+    assert "triaged_triage_reprioritised_total 1.0" in metrics
+
+
+async def test_corrections_are_remembered_in_the_models_thread_not_on_the_event_loop(
+    routed: Client,
+) -> None:
+    """Remembering vectorises corrections; on the loop it would stall every request, and
+    beside a batch being classified it would change the memory that batch reads."""
+    assert routed.app is not None
+    triager = routed.app[MODELS].triager
+    threads: dict[str, set[str]] = {"remember": set(), "classify_batch": set()}
+    for name, threads_seen in threads.items():
+        real = getattr(triager, name)
+
+        def spy(*args: Any, _real: Any = real, _seen: set[str] = threads_seen) -> Any:
+            _seen.add(threading.current_thread().name)
+            return _real(*args)
+
+        setattr(triager, name, spy)
+    first = await open_one(routed, {"alertname": "DiskFull", "service": "files"}, "files full")
+    response = await routed.post(
+        f"/api/v1/incidents/{first['id']}/reassign", json={"actor": "dana", "group": "dba"}
+    )
+    assert response.status == 200
+    await open_one(routed, {"alertname": "DiskFull", "service": "blobs"}, "blobs full")
+    assert threads["remember"], "the correction was remembered before the next batch"
+    assert threads["remember"] == threads["classify_batch"]
+    assert all(name.startswith("triage") for name in threads["remember"]), threads
+
+
+async def test_only_changes_that_left_a_training_label_are_counted_as_corrections(
+    routed: Client, aredis: Redis
+) -> None:
+    incident = await open_one(routed, {"alertname": "Oops", "service": "z"}, "oops on z")
+    url = f"/api/v1/incidents/{incident['id']}"
+    same_group = {"actor": "a", "group": incident["group"]}
+    assert (await routed.post(f"{url}/reassign", json=same_group)).status == 200
+    new_priority = {"actor": "a", "category": incident["category"], "priority": "P1"}
+    response = await routed.post(f"{url}/reclassify", json=new_priority)
+    assert response.status == 200
+    assert (await response.json())["priority"] == "P1"
+    assert await aredis.xlen(keys.CORRECTIONS_STREAM) == 0, "neither changed group or category"
+    metrics = await (await routed.get("/metrics")).text()
+    assert "triaged_triage_corrections_total{" not in metrics

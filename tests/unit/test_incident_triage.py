@@ -98,6 +98,34 @@ def test_the_models_answer_sets_category_priority_and_the_trace() -> None:
     assert triaged.triage["category"]["alternatives"][1] == {"value": "storage", "confidence": 0.05}
     assert triaged.triage["priority"]["reasons"] == ["r1", "r2"]
     assert triaged.triage["group_suggestion"]["decided_by"] == "corrections-memory"
+    assert triaged.triage["priority"]["urgency_source"] == "default"
+    assert "urgency_model" not in triaged.triage["priority"]
+
+
+def test_an_urgency_the_text_model_decided_is_traced_with_its_confidence() -> None:
+    decision = PriorityDecision(
+        priority="P4",
+        impact="medium",
+        urgency="low",
+        rule="matrix",
+        reasons=("urgency low from the text model",),
+        urgency_source="text-model",
+    )
+    urgency = msgspec.structs.replace(prediction("3"), model="urgency", model_version="u1")
+    result = TriageResult(
+        kind="ticket",
+        category=prediction("Hardware"),
+        service=None,
+        priority=decision,
+        group=prediction("triage-queue", "triage-queue"),
+        model_versions={"urgency": "u1"},
+        urgency=urgency,
+    )
+    trace = apply_triage(incident(labels={}), result).triage["priority"]
+    assert trace["urgency_source"] == "text-model"
+    assert trace["urgency_model"]["model_version"] == "u1"
+    assert trace["urgency_model"]["confidence"] == 0.91
+    msgspec.json.encode(trace)
 
 
 def test_growing_scope_raises_priority_once_and_never_lowers_it() -> None:
@@ -117,6 +145,34 @@ def test_growing_scope_raises_priority_once_and_never_lowers_it() -> None:
     assert (raised.priority, raised.triage["priority"]["impact"]) == ("P1", "high")
     assert rescope(raised, policy, now=T0 + 61) is None, "already there"
     assert rescope(incident(priority="P1"), policy, now=T0) is None, "never lowered"
+
+
+def test_an_urgency_read_from_the_text_is_kept_when_the_scope_is_rescoped() -> None:
+    """No severity: the urgency came from the text model; a second alert that changes
+    nothing about the impact must not swap it for the default urgency."""
+    policy = PriorityPolicy()
+    ticket = incident(
+        labels={"service": "desk"},
+        priority="P4",
+        alert_count=2,
+        triage={
+            "priority": {
+                "value": "P4",
+                "decided_by": "matrix",
+                "urgency": "low",
+                "urgency_source": "text-model",
+            }
+        },
+    )
+    assert rescope(ticket, policy, now=T0 + 60) is None
+    wide = msgspec.structs.replace(
+        ticket,
+        triage={**ticket.triage, "impact": {"services": ["desk", "mail", "vpn"], "instances": 3}},
+    )
+    entry = rescope(wide, policy, now=T0 + 60)
+    assert entry is not None
+    assert (entry.data["value"], entry.data["urgency"]) == ("P3", "low"), "high impact x low"
+    assert entry.data["urgency_source"] == "text-model"
 
 
 def test_an_operator_priority_is_never_rescoped() -> None:

@@ -106,21 +106,23 @@ def _raise_to(level: str, floor: str) -> str:
 
 def urgency_of(
     policy: PriorityPolicy, severity: str | None, category: str | None, text_urgency: str | None
-) -> tuple[str, list[str]]:
+) -> tuple[str, str, list[str]]:
+    """The urgency, where it came from (``severity``, ``text-model``, ``default``), why."""
     canonical = parse_severity(severity)
     if canonical is not Severity.UNKNOWN and canonical.name.lower() in policy.severity_urgency:
-        level = policy.severity_urgency[canonical.name.lower()]
+        level, source = policy.severity_urgency[canonical.name.lower()], "severity"
         reasons = [f"urgency {level} from severity {severity}"]
     elif text_urgency is not None:
-        level, reasons = text_urgency, [f"urgency {text_urgency} from the text model"]
+        level, source = text_urgency, "text-model"
+        reasons = [f"urgency {text_urgency} from the text model"]
     else:
-        level = policy.default_urgency
+        level, source = policy.default_urgency, "default"
         reasons = [f"urgency {level}: no severity given"]
     floor = policy.category_urgency.get(category or "")
     if floor is not None and _raise_to(level, floor) != level:
         level = floor
         reasons.append(f"urgency raised to {floor} for category {category}")
-    return level, reasons
+    return level, source, reasons
 
 
 def impact_of(
@@ -162,7 +164,7 @@ def prioritise(
 ) -> PriorityDecision:
     """Priority from the policy; ``rule`` is ``override:<name>`` or ``matrix``."""
     scope = list(services) or ([service] if service else [])
-    urgency, reasons = urgency_of(policy, severity, category, text_urgency)
+    urgency, urgency_source, reasons = urgency_of(policy, severity, category, text_urgency)
     impact, impact_reason = impact_of(policy, scope, instances, alert_count, environment)
     reasons.append(impact_reason)
     canonical = parse_severity(severity).name.lower()
@@ -181,6 +183,7 @@ def prioritise(
                 urgency=urgency,
                 rule=f"override:{override.name}",
                 reasons=tuple(reasons),
+                urgency_source=urgency_source,
             )
     return PriorityDecision(
         priority=policy.matrix[impact][urgency],
@@ -188,4 +191,5 @@ def prioritise(
         urgency=urgency,
         rule="matrix",
         reasons=tuple(reasons),
+        urgency_source=urgency_source,
     )

@@ -35,6 +35,9 @@ from triage.classify.values import (
 CHALLENGERS = "challengers"
 """Sub-directory of the models directory where challengers that lost are kept for review."""
 
+MIN_CORRECTIONS = 2
+"""Corrections a model needs before it is retrained: at least one to learn, one held out."""
+
 
 def _corrections_for(
     spec: ModelSpec, corrections: Sequence[Correction], config: TriageConfig
@@ -46,6 +49,22 @@ def _corrections_for(
             continue
         pairs.append((c.item, str(label)))
     return pairs
+
+
+def retrainable(corrections: Sequence[Correction], config: TriageConfig | None = None) -> list[str]:
+    """The models that have enough corrections to be retrained; none means a retrain has
+    nothing to do, so the caller need not train, read base data or touch a models directory."""
+    config = config or TriageConfig()
+    return [
+        spec.name
+        for spec in SPECS
+        if len(_corrections_for(spec, corrections, config)) >= MIN_CORRECTIONS
+    ]
+
+
+def run_version(created: datetime) -> str:
+    """The version a retrain run answers with: when it started, UTC."""
+    return f"{created:%Y%m%dT%H%M%SZ}"
 
 
 def _hold_out(
@@ -93,13 +112,13 @@ def retrain(
     sample: float | None = None,
     tolerance: float = 0.005,
 ) -> RetrainResult:
-    """Retrain each model that has at least two corrections; promote winners in place."""
+    """Retrain each model that has ``MIN_CORRECTIONS``; promote winners in place."""
     config = config or TriageConfig()
     created = now or datetime.now(UTC)
     outcomes: dict[str, ChallengerOutcome] = {}
     for spec in SPECS:
         pairs = _corrections_for(spec, corrections, config)
-        if len(pairs) < 2:
+        if len(pairs) < MIN_CORRECTIONS:
             continue
         train_pairs, held = _hold_out(pairs)
         dataset = spec.read(datasets_dir, sample)
@@ -132,7 +151,7 @@ def retrain(
             metrics=manifest.test_metrics,
         )
     return RetrainResult(
-        version=f"{created:%Y%m%dT%H%M%SZ}",
+        version=run_version(created),
         promoted=any(o.promoted for o in outcomes.values()),
         metrics=outcomes,
     )

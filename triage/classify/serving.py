@@ -208,6 +208,7 @@ class Triager:
                     priority=decision,
                     group=group,
                     model_versions=self.versions,
+                    urgency=urgency[i] if decision.urgency_source == "text-model" else None,
                 )
             )
         return results

@@ -49,22 +49,27 @@ class Prediction(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PriorityDecision(msgspec.Struct, frozen=True, kw_only=True):
-    """Priority with the impact and urgency it came from and the rule that decided."""
+    """Priority with the impact and urgency it came from and the rule that decided;
+    ``urgency_source`` is ``severity``, ``text-model`` or ``default``."""
 
     priority: str
     impact: str
     urgency: str
     rule: str
     reasons: tuple[str, ...]
+    urgency_source: str = "default"
 
 
 class TriageResult(msgspec.Struct, frozen=True, kw_only=True):
+    """``urgency`` is the text model's reading when it decided the urgency (no severity)."""
+
     kind: str
     category: Prediction
     service: Prediction | None
     priority: PriorityDecision
     group: Prediction
     model_versions: dict[str, str]
+    urgency: Prediction | None = None
 
 
 class Correction(msgspec.Struct, frozen=True, kw_only=True):
