@@ -39,7 +39,7 @@ from daemon.metrics import Metrics
 from daemon.notify_stage import announce
 from daemon.process_stage import ProcessStage
 from daemon.process_stage import observe as observe_process
-from daemon.routing_stage import RoutingRef, escalation_timers, route_new
+from daemon.routing_stage import RoutingRef, count_route_hits, escalation_timers, route_new
 from daemon.suppress_stage import SilenceCache, inhibiting_states, suppress
 from triage.alert import Alert, Event, Expiry
 from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
@@ -212,7 +212,7 @@ class Worker:
         sources = await inhibiting_states(self.redis) if table.inhibit_rules else []
         inhibiting, not_inhibiting = suppress(outcome, table, silences, sources, now)
         suggestions = await self.classify.classify(outcome, snapshot, now) if self.classify else {}
-        route_new(outcome, table, now, self.metrics, suggestions)
+        route_new(outcome, table, now, suggestions)
         await self.process_stage.apply(outcome, snapshot, now)
         timers = escalation_timers(list(outcome.incidents.values()), table)
         commit = Commit()
@@ -253,6 +253,7 @@ class Worker:
                 continue
             m.dedup.labels(change).inc(count)
         m.incidents_opened.inc(len(outcome.created))
+        count_route_hits(outcome, m)
         m.incidents_reopened.inc(outcome.changes.get("incident_reopen", 0))
         resolved = sum(
             1 for entries in outcome.timeline.values() for e in entries if e.kind == "resolve"

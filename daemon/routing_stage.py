@@ -31,16 +31,20 @@ def route_new(
     outcome: Outcome,
     table: RoutingTable,
     now: float,
-    metrics: Metrics,
     suggestions: Mapping[str, ModelSuggestion],
 ) -> None:
     for incident_id in outcome.created:
-        routed, decision = assign(
-            outcome.incidents[incident_id], table, now, suggestions.get(incident_id)
-        )
+        routed, _ = assign(outcome.incidents[incident_id], table, now, suggestions.get(incident_id))
         outcome.incidents[incident_id] = routed
-        for target in decision.targets:
-            metrics.route_hits.labels(target.route_key).inc()
+
+
+def count_route_hits(outcome: Outcome, metrics: Metrics) -> None:
+    """Per-route counters from a committed batch (a batch folded again after a conflict
+    routes again, and must not count twice)."""
+    for incident_id in outcome.created:
+        group = outcome.incidents[incident_id].triage.get("group", {})
+        for route_key in group.get("routes", ()):
+            metrics.route_hits.labels(route_key).inc()
 
 
 class Timers(msgspec.Struct):

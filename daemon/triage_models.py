@@ -73,13 +73,16 @@ def active_models_dir(settings: Settings) -> Path:
 
 def seed_deployment_dir(settings: Settings) -> Path:
     """Make the deployment's directory a complete set (copying the shipped models into it)
-    before a retrain writes there; the copy is renamed into place, never left half-done."""
+    before a retrain writes there; the copy is renamed into place, never left half-done.
+    Only a retrain seeds, under the retrain lock, so a staging copy found here was left by
+    one that died, and goes."""
     own = deployment_models_dir(settings)
     if is_complete(own):
         return own
     own.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in own.parent.glob(f".{own.name}.seeding-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = own.with_name(f".{own.name}.seeding-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(default_models_dir(), staging)
     if own.exists():
         shutil.rmtree(own)
@@ -141,11 +144,13 @@ def _checked_models(source: Path, stamp: tuple[float, ...]) -> dict[str, LoadedM
     read-only, so several apps in one process (the tests) share them; each app still has
     its own corrections memory."""
     key = (source, stamp)
-    if key not in _cache:
-        loaded = load_models(source).models
-        _cache.clear()
-        _cache[key] = loaded
-    return _cache[key]
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    loaded = load_models(source).models
+    _cache.clear()
+    _cache[key] = loaded
+    return loaded
 
 
 def load_triager(settings: Settings, metrics: Metrics) -> TriagerRef:

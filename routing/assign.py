@@ -43,6 +43,7 @@ def assign(
         "value": first.group,
         "decided_by": str(decision.trace.decided_by),
         "route": first.route_key,
+        "routes": [t.route_key for t in decision.targets],
         "also": [t.group for t in decision.targets[1:]],
     }
     triage["route"] = msgspec.to_builtins(decision.trace)

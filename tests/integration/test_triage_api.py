@@ -267,6 +267,7 @@ async def test_a_batch_folded_again_after_a_conflict_is_counted_once(
     assert "triaged_pipeline_conflicts_total 1.0" in metrics, "the batch was folded again"
     assert 'triaged_triage_predictions_total{decided_by="model",field="category"} 2.0' in metrics
     assert "triaged_triage_reprioritised_total 1.0" in metrics
+    assert 'triaged_route_hits_total{route="root"} 2.0' in metrics, "each opening routed once"
 
 
 async def test_corrections_are_remembered_in_the_models_thread_not_on_the_event_loop(
