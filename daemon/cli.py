@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import structlog
 from aiohttp import web
 
-from daemon import history_cli, logs, retrain, route_cli
+from daemon import history_cli, logs, models_cli, retrain, route_cli
 from daemon.config_types import ConfigError, seconds
 from daemon.settings import Settings, build_settings, exposure_problem
 
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help="YAML file (default: the shipped config/triaged.yaml)")
     check.set_defaults(run=_config_check)
     route_cli.add_commands(commands)
+    models_cli.add_commands(commands)
     history_cli.add_commands(commands)
     retrain.add_commands(commands)
     return parser

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from triage.classify import ModelLoadError
-from triage.classify.artifacts import load_model, manifest_path, read_manifest
+from triage.classify.artifacts import load_model, manifest_path, read_manifest, write_model
 from triage.classify.datasets import Dataset, Example
 from triage.classify.estimators import SPEC_BY_NAME
 from triage.classify.training import publish, train_spec
@@ -36,21 +36,24 @@ def examples(offset: int) -> list[Example]:
     ]
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
+def synthetic_dataset(root: Path) -> Dataset:
     data = root / "data.txt"
     data.write_text("synthetic", encoding="utf-8")
-    dataset = Dataset(
+    return Dataset(
         "synthetic",
         data,
         "0" * 64,
         "CC0",
         "written for this test",
-        examples(0),
-        examples(1),
+        examples(0) + examples(1),
         examples(2),
     )
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    dataset = synthetic_dataset(root)
     spec = SPEC_BY_NAME["alert-category"]
     trained = train_spec(spec, dataset)
     publish(trained, dataset, root / "out", created=datetime(2026, 1, 2, tzinfo=UTC))
@@ -108,9 +111,12 @@ def test_missing_or_broken_manifest_is_refused(models_dir: Path, tmp_path: Path)
     with pytest.raises(ModelLoadError, match="manifest missing"):
         load_model(tmp_path, "alert-category", "alert-text")
     work = copy_dir(models_dir, tmp_path / "m")
-    manifest_path(work, "alert-category").write_text("{}", encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="invalid manifest"):
-        load_model(work, "alert-category", "alert-text")
+    for broken in ("{}", '{"name": "alert-category", "version"', "\x00\xff"):
+        manifest_path(work, "alert-category").write_text(broken, encoding="utf-8")
+        with pytest.raises(
+            ModelLoadError, match=r"alert-category\.manifest\.json: invalid manifest"
+        ):
+            load_model(work, "alert-category", "alert-text")
 
 
 def test_missing_artifact_is_refused(models_dir: Path, tmp_path: Path) -> None:
@@ -129,3 +135,43 @@ def test_other_scikit_learn_minor_is_refused(models_dir: Path, tmp_path: Path) -
     )
     with pytest.raises(ModelLoadError, match=r"scikit-learn 0\.1\.0"):
         load_model(work, "alert-category", "alert-text")
+
+
+def test_retraining_replaces_a_manifest_of_an_older_layout(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    work = copy_dir(models_dir, tmp_path / "m")
+    old = read_manifest(work, "alert-category")
+    raw = json.loads(manifest_path(work, "alert-category").read_text(encoding="utf-8"))
+    del raw["data"]["folds"]
+    manifest_path(work, "alert-category").write_text(json.dumps(raw), encoding="utf-8")
+    spec = SPEC_BY_NAME["alert-category"]
+    dataset = synthetic_dataset(tmp_path)
+    new = publish(
+        train_spec(spec, dataset, seed=1), dataset, work, created=datetime(2026, 2, 3, tzinfo=UTC)
+    )
+    assert new.version != old.version
+    assert not (work / old.artifact).exists()
+    assert load_model(work, "alert-category", "alert-text").manifest == new
+
+
+def test_failed_evaluation_leaves_no_artifact_behind(tmp_path: Path) -> None:
+    spec = SPEC_BY_NAME["alert-category"]
+    dataset = synthetic_dataset(tmp_path)
+    trained = train_spec(spec, dataset)
+
+    def broken(version: str) -> None:
+        raise RuntimeError(f"evaluating {version} failed")
+
+    with pytest.raises(RuntimeError, match="evaluating"):
+        write_model(
+            tmp_path / "out",
+            spec,
+            trained.estimator,
+            dataset=dataset,
+            threshold=trained.threshold,
+            created=datetime(2026, 1, 2, tzinfo=UTC),
+            corrections=0,
+            metrics_for=broken,
+        )
+    assert list((tmp_path / "out").iterdir()) == []

@@ -43,7 +43,7 @@ class DataSource(msgspec.Struct, frozen=True, kw_only=True):
     licence: str
     attribution: str
     train_n: int
-    val_n: int
+    folds: int
     test_n: int
 
 
@@ -126,9 +126,14 @@ def write_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{spec.name}.", suffix=".joblib")
     os.close(fd)
-    joblib.dump(estimator, tmp, compress=("zlib", 6))
-    digest = file_sha256(Path(tmp))
-    version = f"{created:%Y.%m.%d}-{digest[:8]}"
+    try:
+        joblib.dump(estimator, tmp, compress=("zlib", 6))
+        digest = file_sha256(Path(tmp))
+        version = f"{created:%Y.%m.%d}-{digest[:8]}"
+        test_metrics = metrics_for(version)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     artifact = f"{spec.name}-{version}.joblib"
     os.chmod(tmp, 0o644)
     os.replace(tmp, out_dir / artifact)
@@ -151,23 +156,35 @@ def write_model(
             sha256=dataset.sha256,
             licence=dataset.licence,
             attribution=dataset.attribution,
-            train_n=len(dataset.train) + (len(dataset.val) if spec.refit else 0),
-            val_n=len(dataset.val),
+            train_n=len(dataset.train),
+            folds=spec.folds,
             test_n=len(dataset.test),
         ),
         corrections=corrections,
-        test_metrics=metrics_for(version),
+        test_metrics=test_metrics,
     )
     _atomic_write(card_path(out_dir, spec.name), model_card(manifest).encode("utf-8"))
-    previous = (
-        read_manifest(out_dir, spec.name) if manifest_path(out_dir, spec.name).exists() else None
-    )
+    previous = _previous_artifact(out_dir, spec.name)
     _atomic_write(
         manifest_path(out_dir, spec.name), msgspec.json.format(msgspec.json.encode(manifest))
     )
-    if previous is not None and previous.artifact != artifact:
-        (out_dir / previous.artifact).unlink(missing_ok=True)
+    if previous is not None and previous != artifact:
+        (out_dir / previous).unlink(missing_ok=True)
     return manifest
+
+
+class _Named(msgspec.Struct):
+    artifact: str
+
+
+def _previous_artifact(models_dir: Path, name: str) -> str | None:
+    """The artifact the current manifest names, read leniently: a manifest of an older
+    layout must not stop a retrain from replacing it (and its artifact)."""
+    try:
+        named = msgspec.json.decode(manifest_path(models_dir, name).read_bytes(), type=_Named)
+    except (OSError, msgspec.DecodeError):
+        return None
+    return Path(named.artifact).name
 
 
 def read_manifest(models_dir: Path, name: str) -> Manifest:
@@ -176,7 +193,7 @@ def read_manifest(models_dir: Path, name: str) -> Manifest:
         return msgspec.json.decode(path.read_bytes(), type=Manifest)
     except FileNotFoundError as exc:
         raise ModelLoadError(f"{path}: manifest missing") from exc
-    except msgspec.ValidationError as exc:
+    except msgspec.DecodeError as exc:
         raise ModelLoadError(f"{path}: invalid manifest: {exc}") from exc
 
 
@@ -212,6 +229,15 @@ def load_model(models_dir: Path, name: str, feature: FeatureKind) -> LoadedModel
     return LoadedModel(manifest, feature, estimator)
 
 
+def _attribution_note(licence: str) -> str:
+    if not licence.startswith("CC BY"):
+        return ""
+    return (
+        "\n  This model is derived from that work; whoever redistributes it must keep this"
+        "\n  attribution and licence notice (https://creativecommons.org/licenses/by/4.0/)."
+    )
+
+
 def model_card(m: Manifest) -> str:
     """Markdown card: what the model is for, its data and licence, its measured figures."""
     t = m.test_metrics
@@ -230,16 +256,17 @@ def model_card(m: Manifest) -> str:
 | artifact | `{m.artifact}` (joblib, sha256 `{m.artifact_sha256}`, checked before loading) |
 | feature schema | `{m.feature_schema}` |
 | scikit-learn | {m.sklearn_version} |
-| labels | {len(m.labels)} |
+| labels | {len(m.labels)}: {", ".join(f"`{label}`" for label in m.labels)} |
 | operator corrections in training | {m.corrections} |
 
 ## Data and licence
 - Source: {m.data.attribution}.
-- Licence: {m.data.licence}.
+- Licence: {m.data.licence}.{_attribution_note(m.data.licence)}
 - File: `../shared/datasets/{m.data.file}` (sha256 `{m.data.sha256}`), split by the fixed
-  rule in its README: the model learnt from {m.data.train_n} rows, its threshold was chosen
-  on {m.data.val_n} validation rows of the README's training side by a model fitted without
-  them, and {m.data.test_n} test rows gave the figures below.
+  rule in its README: the model learnt from the {m.data.train_n} rows of the training side,
+  its threshold was chosen on out-of-fold predictions of {m.data.folds}-fold cross-validation
+  over those rows, and the {m.data.test_n} test rows, never used to choose anything, gave the
+  figures below.
 - The dataset itself is not part of this repository; only the trained weights are.
 
 ## Test figures (fixed test split)
@@ -253,7 +280,7 @@ def model_card(m: Manifest) -> str:
 | coverage at the threshold | {t.coverage:.4f} |
 | accuracy on what is covered | {t.covered_accuracy:.4f} |
 
-The threshold is the lowest confidence at which the validation slice stayed
+The threshold is the lowest confidence at which the out-of-fold predictions stayed
 {m.precision_target:.0%} accurate; below it triaged does not act on this model alone.
 
 | class | precision | recall | support |

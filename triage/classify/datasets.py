@@ -1,9 +1,8 @@
 """Readers for the shared datasets, each applying the fixed split rule its README states.
 
 The rules hash a stable key, so every run, on every machine, puts the same rows in test and
-figures compare across runs. Training also needs a validation slice to choose confidence
-thresholds without looking at test; it is carved out of the README's training side, by the
-same hash, so test stays exactly the README's.
+figures compare across runs. Confidence thresholds are chosen by cross-validation inside the
+training side (``training.py``), so test is exactly the README's and is only read to report.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import yaml
 
 from triage.classify.values import TriageInput
 
-Side = Literal["train", "val", "test"]
+Side = Literal["train", "test"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,6 @@ class Dataset:
     licence: str
     attribution: str
     train: list[Example]
-    val: list[Example]
     test: list[Example]
 
 
@@ -63,11 +61,8 @@ def _bucket100(key: str) -> int:
 
 
 def _percent_side(key: str) -> Side:
-    """The 80/20 rule of the ticket and incident READMEs; buckets 72-79 become validation."""
-    bucket = _bucket100(key)
-    if bucket >= 80:
-        return "test"
-    return "val" if bucket >= 72 else "train"
+    """The 80/20 rule of the ticket and incident READMEs."""
+    return "test" if _bucket100(key) >= 80 else "train"
 
 
 def _sampled(key: str, sample: float | None) -> bool:
@@ -86,7 +81,7 @@ def _split(
     rows: Iterator[tuple[Side, Example]],
     sample: float | None,
 ) -> Dataset:
-    sides: dict[Side, list[Example]] = {"train": [], "val": [], "test": []}
+    sides: dict[Side, list[Example]] = {"train": [], "test": []}
     for side, example in rows:
         if _sampled(example.key, sample):
             sides[side].append(example)
@@ -97,7 +92,6 @@ def _split(
         licence,
         attribution,
         sides["train"],
-        sides["val"],
         sides["test"],
     )
 
@@ -118,8 +112,7 @@ def read_alert_catalogue(
 ) -> Dataset:
     """Catalogue rules as alerts: name as title, description as text.
 
-    Test: ``sha1(group/service/rule name)`` divisible by 5 (README); of the rest, those
-    whose quotient is divisible by 8 are validation.
+    Test: ``sha1(group/service/rule name)`` divisible by 5 (README).
     """
     path = datasets_dir / ALERT_CATALOGUE / "rules.yml"
     catalogue = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -131,13 +124,7 @@ def read_alert_catalogue(
                     for rule in exporter.get("rules") or []:
                         key = f"{group['name']}/{service['name']}/{rule['name']}"
                         digest = int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16)
-                        side: Side = (
-                            "test"
-                            if digest % 5 == 0
-                            else "val"
-                            if digest // 5 % 8 == 0
-                            else "train"
-                        )
+                        side: Side = "test" if digest % 5 == 0 else "train"
                         item = TriageInput(
                             title=str(rule["name"]),
                             description=str(rule.get("description") or ""),
@@ -213,10 +200,14 @@ OPENING_FIELDS = (
     "knowledge",
     "u_priority_confirmation",
     "notify",
+    "sys_updated_by",
 )
-"""Fields a service desk knows when it opens an incident. Left out on purpose: the first
-``assignment_group``/``assigned_to`` (the decision being predicted), and every field the log
-repeats from the incident's end (``resolved_*``, ``closed_*``, ``made_sla``, counts)."""
+"""Fields a service desk knows when it opens an incident (``sys_updated_by`` of the first
+event is whoever saved the new record, minutes after opening). Left out on purpose: the
+first ``assignment_group``/``assigned_to`` (the decision being predicted), the first
+``incident_state`` (it is already ``Resolved`` when the record was only logged afterwards),
+and every field the log repeats from the incident's end (``resolved_*``, ``closed_*``,
+``made_sla``, counts)."""
 
 
 def read_incident_log(datasets_dir: Path, sample: float | None = None) -> Dataset:

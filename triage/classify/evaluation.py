@@ -7,7 +7,7 @@ other words than the catalogue's, the case that matters in production.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import msgspec
@@ -46,33 +46,50 @@ def evaluate_model(
     )
 
 
+def reworded_inputs(alerts: list[RewordedAlert], *, description_only: bool) -> list[TriageInput]:
+    """The hand-written alerts as the model sees them; ``description_only`` drops title and
+    labels, the case of a sender that passes one sentence and nothing else."""
+    return [
+        TriageInput(description=a.description, source="generic")
+        if description_only
+        else TriageInput(
+            title=a.title, description=a.description, labels=a.labels, source="generic"
+        )
+        for a in alerts
+    ]
+
+
 def evaluate_all(
     datasets_dir: Path,
     models_dir: Path,
     *,
     rewordings: Path | None = None,
     sample: float | None = None,
+    only: Sequence[str] | None = None,
 ) -> dict[str, EvalReport]:
     """Per model, figures on its dataset's fixed test split; with ``rewordings`` (a JSON list
-    of ``RewordedAlert``) also ``alert-category/reworded``."""
+    of ``RewordedAlert``) also ``alert-category/reworded`` (as written) and
+    ``alert-category/reworded-description`` (the description alone). ``only`` names the
+    models to measure (default: all)."""
     reports: dict[str, EvalReport] = {}
     for spec in SPECS:
+        if only is not None and spec.name not in only:
+            continue
         model = load_model(models_dir, spec.name, spec.feature)
-        test = spec.read(datasets_dir, sample).test
+        test = spec.load(datasets_dir, sample).test
         reports[spec.name] = evaluate_model(
             model, [e.item for e in test], [e.label for e in test], "test"
         )
         if spec.name == "alert-category" and rewordings is not None:
             alerts = read_rewordings(rewordings)
-            items = [
-                TriageInput(
-                    title=a.title, description=a.description, labels=a.labels, source="generic"
+            truth = [a.category for a in alerts]
+            for suffix, description_only in (("", False), ("-description", True)):
+                reports[f"alert-category/reworded{suffix}"] = evaluate_model(
+                    model,
+                    reworded_inputs(alerts, description_only=description_only),
+                    truth,
+                    f"reworded{suffix}:{rewordings.name}",
                 )
-                for a in alerts
-            ]
-            reports["alert-category/reworded"] = evaluate_model(
-                model, items, [a.category for a in alerts], f"reworded:{rewordings.name}"
-            )
     return reports
 
 

@@ -121,7 +121,7 @@ def retrain(
         if len(pairs) < MIN_CORRECTIONS:
             continue
         train_pairs, held = _hold_out(pairs)
-        dataset = spec.read(datasets_dir, sample)
+        dataset = spec.load(datasets_dir, sample)
         champion = load_model(models_dir, spec.name, spec.feature)
         trained: Trained = train_spec(spec, dataset, train_pairs)
         before = _score(champion.estimator, spec, dataset.test, held)
