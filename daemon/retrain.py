@@ -236,11 +236,11 @@ async def models_handler(request: web.Request) -> web.Response:
         return denied
     ref = request.app[MODELS]
     body = {
-        "directory": str(ref.source),
         "models": [
             {
                 "name": name,
                 "version": model.manifest.version,
+                "source": str(ref.served[name]),
                 "created": model.manifest.created,
                 "labels": len(model.manifest.labels),
                 "threshold": model.manifest.threshold,

@@ -1,13 +1,14 @@
-"""Where the daemon's models live, loading them once, and swapping in a retrained set.
+"""Where the daemon's models live, loading them once, and swapping in retrained ones.
 
 Two directories: the models shipped with triaged (read-only, beside the source tree or where
 pip put them) and the models directory of this deployment (``triage.models_dir``, by default
-``<data_dir>/models``), where a retrain writes. The deployment's directory is used once it
-holds a complete set, so a retrained model survives upgrades of triaged; delete it to go
-back to the shipped models. Every load checks each artifact's hash and feature schema
-(``triage.classify.artifacts``), and a daemon refuses to start on a model that fails.
-Daemons that share a models directory notice a promotion by another one through the
-manifests' modification times and reload.
+``<data_dir>/models``), where a retrain writes. Model by model, the deployment's copy is
+served when it has one, so a retrained model survives upgrades of triaged; one that another
+version of triaged or scikit-learn wrote (``StaleModel``) gives way to the shipped model with
+a warning until the next retrain. Every load checks each artifact's hash, feature schema and
+label set (``triage.classify.artifacts``); a model that fails any other way stops the daemon
+from starting, since its bytes are not what this project wrote. Daemons that share a models
+directory notice a promotion by another one through the manifests' modification times.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ import structlog
 from daemon.config import default_models_dir
 from daemon.metrics import Metrics
 from daemon.settings import Settings
-from triage.classify import ModelLoadError, TriageConfig, Triager, load_models
-from triage.classify.artifacts import LoadedModel, manifest_path
+from triage.classify import ModelLoadError, TriageConfig, Triager
+from triage.classify.artifacts import (
+    LoadedModel,
+    StaleModel,
+    card_path,
+    load_model,
+    manifest_path,
+    read_manifest,
+)
 from triage.classify.estimators import SPECS
 
 log = structlog.get_logger("triaged.models")
@@ -51,10 +59,6 @@ def datasets_dir(settings: Settings) -> Path | None:
     return None if configured is None else Path(settings.config_path).parent / configured
 
 
-def is_complete(models_dir: Path) -> bool:
-    return all(manifest_path(models_dir, spec.name).exists() for spec in SPECS)
-
-
 def triage_config(settings: Settings) -> TriageConfig:
     section = settings.config.triage
     return TriageConfig(
@@ -66,32 +70,19 @@ def triage_config(settings: Settings) -> TriageConfig:
     )
 
 
-def active_models_dir(settings: Settings) -> Path:
-    own = deployment_models_dir(settings)
-    return own if is_complete(own) else default_models_dir()
+Sources = tuple[tuple[str, Path, float], ...]
+"""Per model: where it is served from and that manifest's modification time."""
 
 
-def seed_deployment_dir(settings: Settings) -> Path:
-    """Make the deployment's directory a complete set (copying the shipped models into it)
-    before a retrain writes there; the copy is renamed into place, never left half-done.
-    Only a retrain seeds, under the retrain lock, so a staging copy found here was left by
-    one that died, and goes."""
-    own = deployment_models_dir(settings)
-    if is_complete(own):
-        return own
-    own.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in own.parent.glob(f".{own.name}.seeding-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging = own.with_name(f".{own.name}.seeding-{os.getpid()}")
-    shutil.copytree(default_models_dir(), staging)
-    if own.exists():
-        shutil.rmtree(own)
-    staging.rename(own)
-    return own
-
-
-def _stamp(models_dir: Path) -> tuple[float, ...]:
-    return tuple(_mtime(manifest_path(models_dir, spec.name)) for spec in SPECS)
+def _sources(settings: Settings) -> Sources:
+    """Each model from the deployment's directory when it has one there, else shipped."""
+    own, shipped = deployment_models_dir(settings), default_models_dir()
+    found: list[tuple[str, Path, float]] = []
+    for spec in SPECS:
+        path = manifest_path(own, spec.name)
+        source = own if path.exists() else shipped
+        found.append((spec.name, source, _mtime(manifest_path(source, spec.name))))
+    return tuple(found)
 
 
 def _mtime(path: Path) -> float:
@@ -99,6 +90,38 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime_ns / 1e9
     except FileNotFoundError:
         return 0.0
+
+
+def seed_deployment_dir(settings: Settings) -> Path:
+    """Give the deployment's directory every model before a retrain writes there: a copy of
+    the shipped one where it has none, or one another version wrote (kept in ``stale/``
+    for review). Artifact and card are copied before the manifest, which is replaced in one
+    step, so a reader sees the old state or the new, never half of it."""
+    own, shipped = deployment_models_dir(settings), default_models_dir()
+    own.mkdir(parents=True, exist_ok=True)
+    for spec in SPECS:
+        if manifest_path(own, spec.name).exists():
+            try:
+                load_model(own, spec.name, spec.feature)
+                continue
+            except StaleModel as exc:
+                log.warning("model_stale_replaced", model=spec.name, error=str(exc))
+                _set_aside(own, spec.name)
+        manifest = read_manifest(shipped, spec.name)
+        for file in (shipped / manifest.artifact, card_path(shipped, spec.name)):
+            shutil.copyfile(file, own / file.name)
+        staged = own / f".{spec.name}.manifest.json.{os.getpid()}"
+        shutil.copyfile(manifest_path(shipped, spec.name), staged)
+        os.replace(staged, manifest_path(own, spec.name))
+    return own
+
+
+def _set_aside(models_dir: Path, name: str) -> None:
+    stale = models_dir / "stale"
+    stale.mkdir(exist_ok=True)
+    for path in models_dir.glob(f"{name}*"):
+        if path.is_file():
+            os.replace(path, stale / path.name)
 
 
 def _triage_thread() -> ThreadPoolExecutor:
@@ -115,8 +138,8 @@ class TriagerRef:
     classified while the corrections memory it reads is being changed."""
 
     triager: Triager
-    source: Path
-    stamp: tuple[float, ...]
+    sources: Sources
+    served: dict[str, Path]
     _thread: ThreadPoolExecutor = field(default_factory=_triage_thread, repr=False)
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
@@ -136,47 +159,59 @@ class TriagerRef:
         )
 
 
-_cache: dict[tuple[Path, tuple[float, ...]], dict[str, LoadedModel]] = {}
+_cache: dict[Sources, tuple[dict[str, LoadedModel], dict[str, Path]]] = {}
 
 
-def _checked_models(source: Path, stamp: tuple[float, ...]) -> dict[str, LoadedModel]:
-    """The verified models of a directory as it is now, loaded once per process: they are
-    read-only, so several apps in one process (the tests) share them; each app still has
-    its own corrections memory."""
-    key = (source, stamp)
-    cached = _cache.get(key)
+def _checked_models(sources: Sources) -> tuple[dict[str, LoadedModel], dict[str, Path]]:
+    """The verified models as the directories hold them now, and where each came from;
+    loaded once per process: they are read-only, so several apps in one process (the tests)
+    share them, each with its own corrections memory."""
+    cached = _cache.get(sources)
     if cached is not None:
         return cached
-    loaded = load_models(source).models
+    shipped = default_models_dir()
+    models: dict[str, LoadedModel] = {}
+    served: dict[str, Path] = {}
+    for spec, (name, source, _) in zip(SPECS, sources, strict=True):
+        try:
+            models[name] = load_model(source, name, spec.feature)
+        except StaleModel as exc:
+            if source == shipped:
+                raise
+            log.warning("model_stale_serving_shipped", model=name, error=str(exc))
+            source = shipped
+            models[name] = load_model(source, name, spec.feature)
+        served[name] = source
     _cache.clear()
-    _cache[key] = loaded
-    return loaded
+    _cache[sources] = models, served
+    return models, served
 
 
 def load_triager(settings: Settings, metrics: Metrics) -> TriagerRef:
-    """The active models, checked; raises ``ModelLoadError`` naming the file that failed."""
-    source = active_models_dir(settings)
-    stamp = _stamp(source)
-    triager = Triager(_checked_models(source, stamp), triage_config(settings))
+    """The models to serve, checked; raises ``ModelLoadError`` naming the file that failed."""
+    sources = _sources(settings)
+    models, served = _checked_models(sources)
+    triager = Triager(models, triage_config(settings))
     _publish(metrics, triager)
-    log.info("models_loaded", directory=str(source), versions=triager.versions)
-    return TriagerRef(triager=triager, source=source, stamp=stamp)
+    log.info(
+        "models_loaded", sources={n: str(p) for n, p in served.items()}, versions=triager.versions
+    )
+    return TriagerRef(triager=triager, sources=sources, served=served)
 
 
 async def reload_if_changed(ref: TriagerRef, settings: Settings, metrics: Metrics) -> bool:
     """Swap in the models another daemon (or a retrain here) promoted, loaded off the event
     loop; the operators' corrections remembered so far carry over."""
-    source = active_models_dir(settings)
-    stamp = _stamp(source)
-    if source == ref.source and stamp == ref.stamp:
+    sources = _sources(settings)
+    if sources == ref.sources:
         return False
     loop = asyncio.get_running_loop()
-    models = await loop.run_in_executor(None, _checked_models, source, stamp)
+    models, served = await loop.run_in_executor(None, _checked_models, sources)
     fresh = Triager(models, triage_config(settings))
     fresh.memories = ref.triager.memories
-    ref.triager, ref.source, ref.stamp = fresh, source, stamp
+    ref.triager, ref.sources, ref.served = fresh, sources, served
     _publish(metrics, fresh)
-    log.info("models_reloaded", directory=str(source), versions=fresh.versions)
+    log.info("models_reloaded", versions=fresh.versions)
     return True
 
 

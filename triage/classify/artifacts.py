@@ -36,6 +36,12 @@ class ModelLoadError(Exception):
     """A model file that must not be served; the message names the file and the mismatch."""
 
 
+class StaleModel(ModelLoadError):
+    """A model another version of triaged or of scikit-learn wrote (manifest layout, feature
+    schema, estimator format): unusable here, but no sign that anyone tampered with it, so a
+    deployment may fall back to the shipped model and retrain."""
+
+
 class DataSource(msgspec.Struct, frozen=True, kw_only=True):
     dataset: str
     file: str
@@ -194,7 +200,7 @@ def read_manifest(models_dir: Path, name: str) -> Manifest:
     except FileNotFoundError as exc:
         raise ModelLoadError(f"{path}: manifest missing") from exc
     except msgspec.DecodeError as exc:
-        raise ModelLoadError(f"{path}: invalid manifest: {exc}") from exc
+        raise StaleModel(f"{path}: invalid manifest: {exc}") from exc
 
 
 def _minor(version: str) -> str:
@@ -207,7 +213,7 @@ def load_model(models_dir: Path, name: str, feature: FeatureKind) -> LoadedModel
     path = models_dir / manifest.artifact
     expected_schema = SCHEMA_IDS[feature]
     if manifest.feature_schema != expected_schema:
-        raise ModelLoadError(
+        raise StaleModel(
             f"{manifest_path(models_dir, name)}: feature schema {manifest.feature_schema!r} "
             f"does not match this code's {expected_schema!r}; retrain the model"
         )
@@ -219,7 +225,7 @@ def load_model(models_dir: Path, name: str, feature: FeatureKind) -> LoadedModel
             f"{path}: sha256 {digest} does not match manifest {manifest.artifact_sha256}"
         )
     if _minor(manifest.sklearn_version) != _minor(sklearn.__version__):
-        raise ModelLoadError(
+        raise StaleModel(
             f"{path}: trained with scikit-learn {manifest.sklearn_version}, this is "
             f"{sklearn.__version__}; retrain (estimators do not cross minor versions)"
         )
