@@ -70,18 +70,26 @@ class CorrectionsMemory:
         """For each item, the corrected label close neighbours agree on, or ``None``."""
         if not self._labels or not items:
             return [None] * len(items)
-        sims = (memory_vectors(items) @ self._vectors.T).toarray()
+        sims = sp.csr_matrix(memory_vectors(items) @ self._vectors.T)
         out: list[Recall | None] = []
-        k = min(self.neighbours, sims.shape[1])
-        for row in sims:
-            nearest = np.argsort(-row)[:k]
-            close = [int(i) for i in nearest if row[i] >= self.min_similarity]
-            if not close:
+        for n in range(sims.shape[0]):
+            # Only the corrections that share a feature with the item are stored in its row,
+            # so the cost follows the overlap, not the size of the memory.
+            start, end = sims.indptr[n], sims.indptr[n + 1]
+            scores, columns = sims.data[start:end], sims.indices[start:end]
+            keep = scores >= self.min_similarity
+            scores, columns = scores[keep], columns[keep]
+            if len(scores) > self.neighbours:
+                top = np.argpartition(-scores, self.neighbours - 1)[: self.neighbours]
+                scores, columns = scores[top], columns[top]
+            if not len(scores):
                 out.append(None)
                 continue
+            order = np.lexsort((columns, -scores))  # best first; on a tie, the older correction
+            close = [(int(columns[i]), float(scores[i])) for i in order]
             votes: dict[str, float] = defaultdict(float)
-            for i in close:
-                votes[self._labels[i]] += float(row[i])
+            for i, score in close:
+                votes[self._labels[i]] += score
             total = sum(votes.values())
             ranked = sorted(votes.items(), key=lambda kv: -kv[1])
             label, weight = ranked[0]
@@ -93,7 +101,7 @@ class CorrectionsMemory:
                 Recall(
                     label=label,
                     confidence=round(share, 4),
-                    similarity=round(float(row[close[0]]), 4),
+                    similarity=round(close[0][1], 4),
                     alternatives=tuple(
                         Alternative(lab, round(w / total, 4)) for lab, w in ranked[:3]
                     ),
