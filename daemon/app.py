@@ -19,6 +19,7 @@ from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from daemon import (
+    grouping_api,
     heartbeats,
     incidents_api,
     ops,
@@ -28,8 +29,18 @@ from daemon import (
     subscriptions,
     topology_api,
 )
-from daemon.appkeys import APPENDER, METRICS, RATE_LIMITER, REDIS, ROUTING, SETTINGS, WORKERS
+from daemon.appkeys import (
+    APPENDER,
+    METRICS,
+    RATE_LIMITER,
+    REDIS,
+    ROUTING,
+    SETTINGS,
+    TOPOLOGY,
+    WORKERS,
+)
 from daemon.config_types import seconds
+from daemon.correlation_stage import TopologyRef
 from daemon.delivery import DeliveryWorker
 from daemon.delivery import api as delivery_api
 from daemon.embedded_redis import EmbeddedRedis
@@ -79,6 +90,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/heartbeats/{name}", heartbeats.check_in)
     app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
+    grouping_api.add_routes(app)  # before the generic action route: merge, split
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)
     silences_api.add_routes(app)
     topology_api.add_routes(app)
@@ -119,6 +131,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await check_store(redis)
         await ensure_group(redis)
         app[REDIS] = redis
+        app[TOPOLOGY] = TopologyRef(redis, settings.fold.correlation, settings.topology)
         yield
     finally:
         await redis.aclose()
@@ -164,6 +177,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             max_batch_alerts=pipeline.max_batch_alerts,
             claim_idle=seconds(pipeline.claim_idle),
             max_deliveries=pipeline.max_deliveries,
+            topology=app[TOPOLOGY],
             clock=settings.clock,
         )
         for _ in range(pipeline.workers)
@@ -172,6 +186,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[REDIS],
         metrics,
         app[ROUTING],
+        grouping=workers[0].grouper,
         public_url=settings.config.server.public_url,
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),

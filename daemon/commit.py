@@ -32,7 +32,16 @@ end
 local i = checks + 2
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
+  local op = ARGV[i + 1]
+  if op == 'SETIFEQ' then
+    if redis.call('GET', ARGV[i + 2]) == ARGV[i + 4] then
+      redis.call('SET', ARGV[i + 2], ARGV[i + 3])
+    end
+  elseif op == 'DELIFEQ' then
+    if redis.call('GET', ARGV[i + 2]) == ARGV[i + 3] then redis.call('DEL', ARGV[i + 2]) end
+  else
+    redis.call(unpack(ARGV, i + 1, i + n))
+  end
   i = i + n + 1
 end
 return 1
@@ -84,6 +93,15 @@ class Commit:
 
     def rpush(self, key: str, values: Iterable[bytes]) -> None:
         self._members("RPUSH", key, values)
+
+    def set_if(self, key: str, value: bytes | str, current: bytes | str) -> None:
+        """Set ``key`` only if it holds ``current`` when the commit applies (a key this
+        writer did not read, such as an incident key another incident may have taken)."""
+        self.command("SETIFEQ", key, value, current)
+
+    def delete_if(self, key: str, current: bytes | str) -> None:
+        """Delete ``key`` only if it holds ``current`` when the commit applies."""
+        self.command("DELIFEQ", key, current)
 
     def delete(self, *keys: str) -> None:
         self.command("DEL", *keys)

@@ -18,8 +18,11 @@ from redis.asyncio import Redis
 
 from daemon import keys
 from daemon.commit import Commit
-from triage.alert import Event
+from triage.alert import AdmissionDue, Event
 from triage.batch import Outcome, Snapshot
+from triage.correlation import IncidentProfile, Override, Pending
+from triage.correlation.fold import CorrelationSnapshot, Reads
+from triage.correlation.index import entity_slots
 from triage.dedup import AlertState
 from triage.incident import Action, Incident, IncidentStatus, TimelineEntry, perform
 
@@ -27,6 +30,39 @@ _json = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(AlertState)
 _incident_decoder = msgspec.json.Decoder(Incident)
 _entry_decoder = msgspec.json.Decoder(TimelineEntry)
+_profile_decoder = msgspec.json.Decoder(IncidentProfile)
+_pending_decoder = msgspec.json.Decoder(Pending)
+_override_decoder = msgspec.json.Decoder(Override)
+
+# The first read of a batch, in one call: alert states, incident-key slots, pending
+# admission records and operator overrides of the batch's keys; then the incidents (and
+# correlation profiles) the key slots name, and the states of the alerts the pending
+# records hold. Dereferencing inside Redis saves the round trip a second MGET would cost.
+_LOAD = """
+local nf, nk = tonumber(ARGV[1]), tonumber(ARGV[2])
+local values = {}
+for i = 1, #KEYS do values[i] = redis.call('GET', KEYS[i]) end
+local ids, incidents, profiles, seen = {}, {}, {}, {}
+for i = nf + 1, nf + nk do
+  local id = values[i]
+  if id and not seen[id] then
+    seen[id] = true
+    ids[#ids + 1] = id
+    incidents[#ids] = redis.call('GET', ARGV[3] .. id)
+    profiles[#ids] = redis.call('GET', ARGV[4] .. id)
+  end
+end
+local held, held_states = {}, {}
+for i = nf + nk + 1, nf + 2 * nk do
+  if values[i] then
+    for _, h in ipairs(cjson.decode(values[i]).held or {}) do
+      held[#held + 1] = h[1]
+      held_states[#held] = redis.call('GET', ARGV[5] .. h[1])
+    end
+  end
+end
+return {values, ids, incidents, profiles, held, held_states}
+"""
 
 INDEXED_FIELDS = ("status", "group", "priority", "category")
 
@@ -52,6 +88,10 @@ def decode_entry(raw: bytes | str) -> TimelineEntry:
     return _entry_decoder.decode(raw)
 
 
+def decode_profile(raw: bytes | str) -> IncidentProfile:
+    return _profile_decoder.decode(raw)
+
+
 class Loaded(msgspec.Struct):
     """A snapshot plus the raw bytes it was decoded from, for the commit's checks."""
 
@@ -64,39 +104,115 @@ class Loaded(msgspec.Struct):
 
 
 async def load_snapshot(redis: Redis, events: Sequence[Event], event_keys: Sequence[str]) -> Loaded:
-    """Read everything a batch's fold can touch: two round trips."""
-    fingerprints = list(dict.fromkeys(event.fingerprint for event in events))
-    incident_keys = [key for key in dict.fromkeys(event_keys) if key]
-    first = [keys.alert(fp) for fp in fingerprints]
-    first += [keys.incident_for_key(k) for k in incident_keys]
-    values = cast("list[bytes | None]", await redis.mget(first)) if first else []
-    raw = dict(zip(first, values, strict=True))
-    states = {
-        fp: decode_state(value)
-        for fp, value in zip(fingerprints, values, strict=False)
-        if value is not None
-    }
-    key_index = {
-        key: text(value)
-        for key, value in zip(incident_keys, values[len(fingerprints) :], strict=True)
-        if value is not None
-    }
-    incident_ids = list(
-        dict.fromkeys(
-            [*key_index.values(), *(s.incident_id for s in states.values() if s.incident_id)]
-        )
+    """Read what a batch's fold starts from, in one call (``_LOAD``); ``load_more`` adds
+    what the fold then wants. Every value read is kept raw for the commit's checks except
+    correlation profiles: a profile is only ever written together with its incident,
+    whose bytes the commit checks."""
+    fingerprints = list(
+        dict.fromkeys(e.fingerprint for e in events if not isinstance(e, AdmissionDue))
     )
-    incidents: dict[str, Incident] = {}
-    if incident_ids:
-        second = [keys.incident(i) for i in incident_ids]
-        docs = cast("list[bytes | None]", await redis.mget(second))
-        raw.update(zip(second, docs, strict=True))
-        incidents = {
-            i: decode_incident(doc)
-            for i, doc in zip(incident_ids, docs, strict=True)
-            if doc is not None
-        }
-    return Loaded(Snapshot(states=states, key_index=key_index, incidents=incidents), raw)
+    incident_keys = [key for key in dict.fromkeys(event_keys) if key]
+    state_keys = [keys.alert(fp) for fp in fingerprints]
+    slot_keys = [keys.incident_for_key(k) for k in incident_keys]
+    pending_keys = [keys.corr_pending(k) for k in incident_keys]
+    override_keys = [keys.corr_override(k) for k in incident_keys]
+    read = [*state_keys, *slot_keys, *pending_keys, *override_keys]
+    corr = CorrelationSnapshot(pending_read=set(incident_keys))
+    snapshot = Snapshot(states={}, key_index={}, incidents={}, corr=corr)
+    loaded = Loaded(snapshot, {})
+    if not read:
+        return loaded
+    script = redis.register_script(_LOAD)
+    answer = await script(
+        keys=read,
+        args=[
+            len(state_keys),
+            len(slot_keys),
+            keys.incident(""),
+            keys.corr_profile(""),
+            keys.alert(""),
+        ],
+    )
+    values, ids, incidents, profiles, held, held_states = cast("list[list[bytes | None]]", answer)
+    loaded.raw.update(zip(read, values, strict=True))
+    n, k = len(state_keys), len(slot_keys)
+    for fp, value in zip(fingerprints, values[:n], strict=True):
+        if value is not None:
+            snapshot.states[fp] = decode_state(value)
+    for key, value in zip(incident_keys, values[n : n + k], strict=True):
+        if value is not None:
+            snapshot.key_index[key] = text(value)
+    for key, value in zip(incident_keys, values[n + k : n + 2 * k], strict=True):
+        if value is not None:
+            corr.pending[key] = _pending_decoder.decode(value)
+    for key, value in zip(incident_keys, values[n + 2 * k :], strict=True):
+        if value is not None:
+            corr.overrides[key] = _override_decoder.decode(value)
+    _add_incidents(loaded, [text(cast("bytes", i)) for i in ids], incidents, profiles)
+    _add_states(loaded, [text(cast("bytes", fp)) for fp in held], held_states)
+    return loaded
+
+
+def _add_incidents(
+    loaded: Loaded,
+    ids: Sequence[str],
+    docs: Sequence[bytes | None],
+    profiles: Sequence[bytes | None],
+) -> None:
+    snapshot = loaded.snapshot
+    for incident_id, doc, profile in zip(ids, docs, profiles, strict=True):
+        snapshot.corr.looked_up.add(incident_id)
+        loaded.raw[keys.incident(incident_id)] = doc
+        if doc is not None:
+            snapshot.incidents[incident_id] = decode_incident(doc)
+        if profile is not None:
+            snapshot.corr.profiles[incident_id] = decode_profile(profile)
+
+
+def _add_states(loaded: Loaded, fingerprints: Sequence[str], docs: Sequence[bytes | None]) -> None:
+    for fp, doc in zip(fingerprints, docs, strict=True):
+        if keys.alert(fp) in loaded.raw:
+            continue  # read already: keep the first read, which the fold has used
+        loaded.raw[keys.alert(fp)] = doc
+        if doc is not None:
+            loaded.snapshot.states[fp] = decode_state(doc)
+
+
+async def load_more(redis: Redis, loaded: Loaded, reads: Reads, slot_size: int) -> None:
+    """Add what a fold wanted to the snapshot, in one pipelined round trip: incidents
+    with their profiles, alert states, pending records, and index slots (newest first,
+    at most ``slot_size`` entries at or after the time wanted)."""
+    corr = loaded.snapshot.corr
+    incident_ids = sorted(reads.incidents - corr.looked_up)
+    fingerprints = sorted(reads.states)
+    pending = sorted(reads.pending - corr.pending_read)
+    slots = sorted(reads.slots.items())
+    async with redis.pipeline(transaction=False) as pipe:
+        for incident_id in incident_ids:
+            pipe.get(keys.incident(incident_id))
+            pipe.get(keys.corr_profile(incident_id))
+        for fp in fingerprints:
+            pipe.get(keys.alert(fp))
+        for key in pending:
+            pipe.get(keys.corr_pending(key))
+        for name, since in slots:
+            pipe.zrevrangebyscore(
+                keys.corr_slot(name), "+inf", since, start=0, num=slot_size, withscores=True
+            )
+        answers = await pipe.execute()
+    n = 2 * len(incident_ids)
+    _add_incidents(loaded, incident_ids, answers[0:n:2], answers[1:n:2])
+    _add_states(loaded, fingerprints, answers[n : n + len(fingerprints)])
+    n += len(fingerprints)
+    for key, value in zip(pending, answers[n : n + len(pending)], strict=True):
+        loaded.raw[keys.corr_pending(key)] = value
+        corr.pending_read.add(key)
+        if value is not None:
+            corr.pending[key] = _pending_decoder.decode(value)
+    n += len(pending)
+    for (name, since), entries in zip(slots, answers[n:], strict=True):
+        corr.slots[name] = [(text(member), float(score)) for member, score in entries]
+        corr.slots_since[name] = since
 
 
 async def allocate_ids(redis: Redis, count: int) -> list[str]:
@@ -248,11 +364,7 @@ async def update_incident(
         commit = Commit()
         commit.expect(keys.incident(incident_id), raw)
         if new.status is IncidentStatus.CLOSED and old.status is not IncidentStatus.CLOSED:
-            key_slot = keys.incident_for_key(old.key)
-            current = await redis.get(key_slot)
-            commit.expect(key_slot, current)
-            if current is not None and text(current) == incident_id:
-                commit.delete(key_slot)
+            await _release(redis, commit, old)
         if extra is not None:
             new = extra(commit, old, new)
         write_incident(commit, old, new)
@@ -260,6 +372,18 @@ async def update_incident(
             commit.rpush(keys.incident_timeline(incident_id), [encode(e) for e in entries])
         if await commit.apply(redis):
             return new
+
+
+async def _release(redis: Redis, commit: Commit, incident: Incident) -> None:
+    """A closing incident gives up every key that still names it (its own and those its
+    alerts brought in through correlation) and leaves the candidate index."""
+    raw = await redis.get(keys.corr_profile(incident.id))
+    profile = None if raw is None else decode_profile(raw)
+    for key in sorted({incident.key, *(profile.keys if profile else ())}):
+        commit.delete_if(keys.incident_for_key(key), incident.id)
+    if profile is not None:
+        for name in entity_slots(profile.scope, profile.entities):
+            commit.zrem(keys.corr_slot(name), [incident.id])
 
 
 async def act_on_incident(

@@ -19,6 +19,7 @@ import enum
 import msgspec
 
 from triage.alert import Alert, AlertStatus, Expiry
+from triage.correlation.flapping import FlapState
 
 
 class Change(enum.StrEnum):
@@ -51,6 +52,7 @@ class AlertState(msgspec.Struct, frozen=True):
     incident_id: str | None = None
     suppressed_by: list[str] = []
     expired: bool = False  # resolved because ends_at passed, not because the sender said so
+    flap: FlapState | None = None  # recent state changes; ``flap.flapping`` marks a flapping alert
 
     @property
     def firing(self) -> bool:

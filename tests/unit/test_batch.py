@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.fold_support import complete
 from triage.alert import Acknowledgement, Alert, AlertStatus, Event, Expiry
 from triage.batch import (
     FoldSettings,
@@ -69,7 +70,7 @@ def alert(
 
 
 def empty() -> Snapshot:
-    return Snapshot(states={}, key_index={}, incidents={})
+    return Snapshot(states={}, key_index={}, incidents={}, corr=complete())
 
 
 def ids(prefix: str = "INC") -> Iterator[str]:
@@ -82,6 +83,7 @@ def merged(snapshot: Snapshot, out: Outcome) -> Snapshot:
         states={**snapshot.states, **out.states},
         key_index={**snapshot.key_index, **out.key_index},
         incidents={**snapshot.incidents, **out.incidents},
+        corr=complete(snapshot.corr, out.corr),
     )
 
 
