@@ -227,6 +227,11 @@ class Metrics:
             ["change"],
             registry=r,
         )
+        self.keys_held = Gauge(
+            "triaged_correlation_keys_held",
+            "Incident keys holding alerts until an admission timer admits them.",
+            registry=r,
+        )
         self.grouping_corrections = Counter(
             "triaged_correlation_corrections_total",
             "Grouping corrections applied, by kind (merge, split, auto-merge).",
