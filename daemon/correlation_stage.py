@@ -98,7 +98,9 @@ def write_correlation(
 ) -> None:
     """The correlation writes of a folded batch (see the module docstring)."""
     if writes.profiles:
-        commit.mset({keys.corr_profile(i): store.encode(p) for i, p in writes.profiles.items()})
+        commit.mset(
+            {keys.corr_profile(i): store.encode_profile(p) for i, p in writes.profiles.items()}
+        )
     touched: dict[str, float] = {}
     for name, entries in writes.slot_touch.items():
         if entries:

@@ -214,7 +214,12 @@ class Worker:
         stage = self.metrics.stage_seconds
         t0 = time.perf_counter()
         event_keys = batch_keys(events, self.settings.key_labels)
-        loaded = await store.load_snapshot(self.redis, events, event_keys)
+        loaded = await store.load_snapshot(
+            self.redis,
+            events,
+            event_keys,
+            admission=not self.settings.correlation.thresholds.immediate,
+        )
         snapshot = loaded.snapshot
         topology = await self.topology.current()
         t1 = time.perf_counter()

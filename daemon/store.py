@@ -10,6 +10,7 @@ for another consumer, never half-applied.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -39,7 +40,7 @@ _override_decoder = msgspec.json.Decoder(Override)
 # correlation profiles) the key slots name, and the states of the alerts the pending
 # records hold. Dereferencing inside Redis saves the round trip a second MGET would cost.
 _LOAD = """
-local nf, nk = tonumber(ARGV[1]), tonumber(ARGV[2])
+local nf, nk, np = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local values = {}
 for i = 1, #KEYS do values[i] = redis.call('GET', KEYS[i]) end
 local ids, incidents, profiles, seen = {}, {}, {}, {}
@@ -48,16 +49,16 @@ for i = nf + 1, nf + nk do
   if id and not seen[id] then
     seen[id] = true
     ids[#ids + 1] = id
-    incidents[#ids] = redis.call('GET', ARGV[3] .. id)
-    profiles[#ids] = redis.call('GET', ARGV[4] .. id)
+    incidents[#ids] = redis.call('GET', ARGV[4] .. id)
+    profiles[#ids] = redis.call('GET', ARGV[5] .. id)
   end
 end
 local held, held_states = {}, {}
-for i = nf + nk + 1, nf + 2 * nk do
+for i = nf + nk + 1, nf + nk + np do
   if values[i] then
     for _, h in ipairs(cjson.decode(values[i]).held or {}) do
       held[#held + 1] = h[1]
-      held_states[#held] = redis.call('GET', ARGV[5] .. h[1])
+      held_states[#held] = redis.call('GET', ARGV[6] .. h[1])
     end
   end
 end
@@ -88,8 +89,32 @@ def decode_entry(raw: bytes | str) -> TimelineEntry:
     return _entry_decoder.decode(raw)
 
 
-def decode_profile(raw: bytes | str) -> IncidentProfile:
-    return _profile_decoder.decode(raw)
+_PROFILES_CACHED = 4096
+_profiles: OrderedDict[bytes, IncidentProfile] = OrderedDict()
+
+
+def decode_profile(raw: bytes) -> IncidentProfile:
+    """Profiles are read and rewritten on every batch that touches their incident, and
+    are immutable: the ones this process decoded or wrote last are kept by their bytes."""
+    found = _profiles.get(raw)
+    if found is None:
+        found = _profile_decoder.decode(raw)
+        _remember(raw, found)
+    else:
+        _profiles.move_to_end(raw)
+    return found
+
+
+def encode_profile(profile: IncidentProfile) -> bytes:
+    raw = _json.encode(profile)
+    _remember(raw, profile)
+    return raw
+
+
+def _remember(raw: bytes, profile: IncidentProfile) -> None:
+    _profiles[raw] = profile
+    if len(_profiles) > _PROFILES_CACHED:
+        _profiles.popitem(last=False)
 
 
 class Loaded(msgspec.Struct):
@@ -103,21 +128,27 @@ class Loaded(msgspec.Struct):
             commit.expect(key, raw)
 
 
-async def load_snapshot(redis: Redis, events: Sequence[Event], event_keys: Sequence[str]) -> Loaded:
+async def load_snapshot(
+    redis: Redis, events: Sequence[Event], event_keys: Sequence[str], *, admission: bool = False
+) -> Loaded:
     """Read what a batch's fold starts from, in one call (``_LOAD``); ``load_more`` adds
-    what the fold then wants. Every value read is kept raw for the commit's checks except
-    correlation profiles: a profile is only ever written together with its incident,
-    whose bytes the commit checks."""
+    what the fold then wants. Pending admission records are read only with ``admission``
+    (thresholds configured: without them the fold never consults one).
+
+    Every value read is kept raw for the commit's checks, except correlation profiles (a
+    profile is only ever written together with its incident, whose bytes the commit
+    checks) and absent overrides (an operator's correction changes the incidents and key
+    slots a batch checks; the override itself only guides later alerts)."""
     fingerprints = list(
         dict.fromkeys(e.fingerprint for e in events if not isinstance(e, AdmissionDue))
     )
     incident_keys = [key for key in dict.fromkeys(event_keys) if key]
     state_keys = [keys.alert(fp) for fp in fingerprints]
     slot_keys = [keys.incident_for_key(k) for k in incident_keys]
-    pending_keys = [keys.corr_pending(k) for k in incident_keys]
+    pending_keys = [keys.corr_pending(k) for k in incident_keys] if admission else []
     override_keys = [keys.corr_override(k) for k in incident_keys]
     read = [*state_keys, *slot_keys, *pending_keys, *override_keys]
-    corr = CorrelationSnapshot(pending_read=set(incident_keys))
+    corr = CorrelationSnapshot(pending_read=set(incident_keys) if admission else set())
     snapshot = Snapshot(states={}, key_index={}, incidents={}, corr=corr)
     loaded = Loaded(snapshot, {})
     if not read:
@@ -128,25 +159,29 @@ async def load_snapshot(redis: Redis, events: Sequence[Event], event_keys: Seque
         args=[
             len(state_keys),
             len(slot_keys),
+            len(pending_keys),
             keys.incident(""),
             keys.corr_profile(""),
             keys.alert(""),
         ],
     )
     values, ids, incidents, profiles, held, held_states = cast("list[list[bytes | None]]", answer)
-    loaded.raw.update(zip(read, values, strict=True))
-    n, k = len(state_keys), len(slot_keys)
+    n, k, p = len(state_keys), len(slot_keys), len(pending_keys)
+    loaded.raw.update(zip(read[: n + k + p], values[: n + k + p], strict=True))
     for fp, value in zip(fingerprints, values[:n], strict=True):
         if value is not None:
             snapshot.states[fp] = decode_state(value)
     for key, value in zip(incident_keys, values[n : n + k], strict=True):
         if value is not None:
             snapshot.key_index[key] = text(value)
-    for key, value in zip(incident_keys, values[n + k : n + 2 * k], strict=True):
+    for key, value in zip(
+        incident_keys if admission else [], values[n + k : n + k + p], strict=True
+    ):
         if value is not None:
             corr.pending[key] = _pending_decoder.decode(value)
-    for key, value in zip(incident_keys, values[n + 2 * k :], strict=True):
+    for key, raw_key, value in zip(incident_keys, override_keys, values[n + k + p :], strict=True):
         if value is not None:
+            loaded.raw[raw_key] = value
             corr.overrides[key] = _override_decoder.decode(value)
     _add_incidents(loaded, [text(cast("bytes", i)) for i in ids], incidents, profiles)
     _add_states(loaded, [text(cast("bytes", fp)) for fp in held], held_states)
@@ -377,7 +412,7 @@ async def update_incident(
 async def _release(redis: Redis, commit: Commit, incident: Incident) -> None:
     """A closing incident gives up every key that still names it (its own and those its
     alerts brought in through correlation) and leaves the candidate index."""
-    raw = await redis.get(keys.corr_profile(incident.id))
+    raw = cast("bytes | None", await redis.get(keys.corr_profile(incident.id)))
     profile = None if raw is None else decode_profile(raw)
     for key in sorted({incident.key, *(profile.keys if profile else ())}):
         commit.delete_if(keys.incident_for_key(key), incident.id)

@@ -62,7 +62,7 @@ class NeedsReads(Exception):
 
 
 NO_TOPOLOGY = Topology.empty()
-RECENT_ATTACHMENTS = 10  # attachments kept in an incident's correlation trace
+RECENT_ATTACHMENTS = 5  # attachments kept in an incident's correlation trace
 
 
 class FoldSettings(msgspec.Struct, frozen=True):

@@ -115,6 +115,7 @@ def apply_alert(prev: AlertState | None, alert: Alert) -> tuple[AlertState, Chan
         last_seen=seen["last_seen"],
         count=seen["count"],
         incident_id=prev.incident_id,
+        flap=prev.flap,
         starts_at=prev.starts_at if change is Change.RESOLVED else alert.starts_at,
     )
     return moved, change

@@ -7,7 +7,22 @@ marks the snapshot complete, so the fold never wants a read the store could not 
 
 from __future__ import annotations
 
+from triage.batch import Outcome, Snapshot
 from triage.correlation.fold import CorrelationSnapshot, CorrelationWrites
+
+
+def empty() -> Snapshot:
+    return Snapshot(states={}, key_index={}, incidents={}, corr=complete())
+
+
+def merged(snapshot: Snapshot, out: Outcome) -> Snapshot:
+    """What the shell writes back: the snapshot with the outcome applied."""
+    return Snapshot(
+        states={**snapshot.states, **out.states},
+        key_index={**snapshot.key_index, **out.key_index},
+        incidents={**snapshot.incidents, **out.incidents},
+        corr=complete(snapshot.corr, out.corr),
+    )
 
 
 def complete(

@@ -28,6 +28,7 @@ from triage.correlation.engine import (
     Decision,
     Lookup,
     Override,
+    by_key,
     correlate,
     key_is_live,
     pick,
@@ -39,6 +40,12 @@ from triage.correlation.index import SlotIndex, entity_slots, slot
 from triage.correlation.profile import IncidentProfile
 from triage.correlation.topology import Topology
 from triage.incident import Incident
+
+INDEX_REFRESH = 60.0
+"""An incident's index entries are refreshed when its latest alert is this much newer
+than at their last refresh (or a component is new to it): a slot entry may lag the
+incident's last activity by up to a minute, and a storm of alerts joining by key does
+not rewrite every slot on every batch."""
 
 
 class Reads(msgspec.Struct):
@@ -220,20 +227,24 @@ class Grouping:
     def decide(self, facts: AlertFacts, key_incident: Incident | None) -> Decision:
         """The engine's decision for an admitted firing alert.
 
-        An alert whose key is live joins by key without reading the index, unless it may
-        tie other incidents to its own (``_may_bridge``): then, as for every other alert,
-        the slots of its components and topology neighbours are read and candidates
-        picked from them.
+        An alert whose key's incident is live (and no operator pinned the key elsewhere)
+        joins it without reading the index, unless it may tie other incidents to its own
+        (``_may_bridge``): then, as for every other alert, the slots of its components
+        and topology neighbours are read and candidates picked from them.
         """
         config = self.config
         override = self.snapshot.overrides.get(facts.key)
+        pinned = override is not None and override.live(facts.at)
+        if key_incident is not None and not pinned:
+            profile = self.profile(key_incident)
+            lookup = _own_lookup(facts, config, profile)
+            if not self._may_bridge(lookup, profile):
+                decided = by_key(lookup, Candidate(key_incident, profile), self.topology, config)
+                if decided is not None:
+                    return decided
         extra = [key_incident.id if key_incident else None]
-        if override is not None and override.live(facts.at):
+        if override is not None and pinned:
             extra.append(override.incident_id)
-        if key_incident is not None and self.is_live(facts, key_incident):
-            lookup = _own_lookup(facts, config)
-            if not self._may_bridge(lookup, key_incident):
-                return self._correlate(lookup, [], extra, key_incident, override)
         lookup = plan(facts, self.topology, config)
         found = {name: self._read(name, lookup.since) for name in lookup.slots}
         return self._correlate(lookup, pick(lookup, found, config), extra, key_incident, override)
@@ -245,16 +256,19 @@ class Grouping:
             wanted[name] = min(since, wanted.get(name, since))
         return self.index.read(name, since)
 
-    def _may_bridge(self, lookup: Lookup, key_incident: Incident) -> bool:
+    def _may_bridge(self, lookup: Lookup, profile: IncidentProfile) -> bool:
         """Could this alert, joining its key's incident, tie other incidents to it?
         Only a possible cause on a service others depend on, the first such alert of
         its service in the incident (later ones find the bridge already made)."""
         feats = lookup.features
         if not self.config.auto_merge or feats.service is None or not feats.may_cause:
             return False
-        if not self.topology.dependants(feats.service).distance:
+        if (
+            feats.service not in self.topology
+            or not self.topology.dependants(feats.service).distance
+        ):
             return False
-        known = self.profile(key_incident).services.get(feats.service)
+        known = profile.services.get(feats.service)
         return known is None or known.cause_at is None
 
     def _correlate(
@@ -288,11 +302,14 @@ class Grouping:
         store the profile, touch the slots, queue the merge. Returns the profile."""
         profile = msgspec.structs.replace(decision.profile, incident_id=incident_id)
         before = self.profiles.get(incident_id)
-        self.profiles[incident_id] = profile
-        self.out.profiles[incident_id] = profile
         known = frozenset() if before is None or reopened else before.entities
         fresh = entity_slots(profile.scope, profile.entities - known)
-        self.touch(decision.slots, incident_id, profile.last_at, fresh)
+        stale = before is None or reopened or profile.last_at - before.indexed_at >= INDEX_REFRESH
+        if stale or fresh:
+            self.touch(decision.slots if stale else fresh, incident_id, profile.last_at, fresh)
+            profile = msgspec.structs.replace(profile, indexed_at=profile.last_at)
+        self.profiles[incident_id] = profile
+        self.out.profiles[incident_id] = profile
         if decision.merge:
             self.out.merges.append(
                 MergeRequest(
@@ -330,9 +347,25 @@ class Grouping:
                 touched.pop(incident.id, None)
 
 
-def _own_lookup(facts: AlertFacts, config: CorrelationConfig) -> Lookup:
-    """A lookup that reads no slot: for an alert that joins its key's incident."""
-    feats = features(facts, config)
+def _own_lookup(facts: AlertFacts, config: CorrelationConfig, profile: IncidentProfile) -> Lookup:
+    """A lookup that reads no slot: for an alert that joins its key's incident. Its words
+    are only worked out when it will be the incident's exemplar of its kind, and its name
+    only read for symptoms while they could still move its service's first cause or
+    symptom: unknown, and no alert of its rule on its service was seen yet (whose name
+    said what this one's says), or later than this alert."""
+    name = facts.labels.get("alertname", "")
+    service = facts.labels.get(config.service_label) or None
+    exemplar = len(profile.exemplars) < config.max_exemplars and not any(
+        e.service == service and e.alertname == name for e in profile.exemplars
+    )
+    known = profile.services.get(service) if service else None
+    settled = (
+        known is not None
+        and (known.cause_at is not None or not exemplar)
+        and (known.effect_at is not None or not exemplar)
+        and facts.at >= max(known.cause_at or 0.0, known.effect_at or 0.0)
+    )
+    feats = features(facts, config, text=exemplar, name=not settled)
     own = (feats.service or "").lower()
     names = sorted(feats.entities, key=lambda e: (e != own, e))
     return Lookup(

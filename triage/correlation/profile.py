@@ -96,6 +96,8 @@ class IncidentProfile(msgspec.Struct, frozen=True):
     first_alertname: str = ""
     # Incidents an operator split from this one: never merged back automatically.
     kept_apart: frozenset[str] = frozenset()
+    # ``last_at`` when the shell last recorded the incident in its index slots.
+    indexed_at: float = 0.0
 
     def impact(self) -> Impact:
         return Impact(
