@@ -107,6 +107,9 @@ class Commit:
     def sadd(self, key: str, members: Iterable[str]) -> None:
         self._members("SADD", key, members)
 
+    def srem(self, key: str, members: Iterable[str]) -> None:
+        self._members("SREM", key, members)
+
     def rpush(self, key: str, values: Iterable[bytes]) -> None:
         self._members("RPUSH", key, values)
 

@@ -62,7 +62,7 @@ class NeedsReads(Exception):
 
 
 NO_TOPOLOGY = Topology.empty()
-RECENT_ATTACHMENTS = 5  # attachments kept in an incident's correlation trace
+RECENT_ATTACHMENTS = 5  # attachments kept with their reasons in an incident's trace
 
 
 class FoldSettings(msgspec.Struct, frozen=True):
@@ -471,15 +471,18 @@ def _attachment(state: AlertState, decision: Correlation, incident_id: str) -> T
 
 def _traced(incident: Incident, decision: Correlation, fingerprint: str) -> dict[str, object]:
     """The incident's correlation trace: the opening decision, attachments counted by
-    rule, and the most recent attachments with their reasons."""
+    rule, and the most recent attachments by topology, similarity or override with their
+    reasons (every attachment's reason is also in the timeline)."""
     trace = dict(incident.triage.get("correlation") or {})
     counted = dict(trace.get("attached") or {})
     rule = str(decision.evidence.rule)
     counted[rule] = counted.get(rule, 0) + 1
-    recent = list(trace.get("recent") or [])
-    recent.append({"fingerprint": fingerprint, "rule": rule, "why": decision.evidence.describe()})
     trace["attached"] = counted
-    trace["recent"] = recent[-RECENT_ATTACHMENTS:]
+    if rule not in ("key", "new"):  # the others say more than "same key": keep their reasons
+        recent = list(trace.get("recent") or [])
+        why = decision.evidence.describe()
+        recent.append({"fingerprint": fingerprint, "rule": rule, "why": why})
+        trace["recent"] = recent[-RECENT_ATTACHMENTS:]
     if decision.merge:
         trace["merges"] = [*(trace.get("merges") or []), list(decision.merge)]
     return trace

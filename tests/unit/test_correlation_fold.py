@@ -94,7 +94,7 @@ def test_a_caller_joins_its_failing_dependency_with_the_path_in_trace_and_timeli
     trace = incident.triage["correlation"]
     assert trace["rule"] == "new"
     assert trace["attached"] == {"new": 1, "topology": 2}
-    assert "topology: orders -> db (depends on, 1 hops) in INC-1" in trace["recent"][1]["why"]
+    assert "topology: orders -> db (depends on, 1 hops) in INC-1" in trace["recent"][0]["why"]
     joined = [e for e in out.timeline["INC-1"] if e.kind == "attach"]
     assert [e.data["path"] for e in joined] == [["orders", "db"], ["checkout", "orders"]]
     impact = incident.triage["impact"]

@@ -57,7 +57,7 @@ class AlertFacts(msgspec.Struct, frozen=True):
         return cls(
             fingerprint=fingerprint,
             key=key,
-            labels=dict(labels),
+            labels=labels if isinstance(labels, dict) else dict(labels),
             at=at,
             summary=annotations.get("summary") or annotations.get("title", ""),
             description=annotations.get("description") or annotations.get("message", ""),
