@@ -37,6 +37,7 @@ from triage.correlation import (
     CorrelationConfig,
     GroupingCorrection,
     IncidentProfile,
+    Override,
     build_profile,
     merge,
     split,
@@ -317,11 +318,13 @@ class Grouper:
         store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
 
     def _record(
-        self, commit: Commit, correction: GroupingCorrection, overrides: dict[str, Any]
+        self, commit: Commit, correction: GroupingCorrection, overrides: dict[str, Override]
     ) -> None:
         ttl_ms = int(self.config.override_ttl * 1000)
         for key, override in overrides.items():
             commit.command("SET", keys.corr_override(key), store.encode(override), "PX", ttl_ms)
+        if overrides:
+            commit.zadd(keys.OVERRIDES, {k: o.expires_at for k, o in overrides.items()})
         commit.command(
             "XADD",
             keys.GROUPING_CORRECTIONS,

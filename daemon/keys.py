@@ -93,6 +93,7 @@ def channel_rate(channel: str) -> str:
 TOPOLOGY_VERSION: Final = PREFIX + "topology:version"
 ADMISSIONS: Final = PREFIX + "timers:admission"
 CORR_SLOTS: Final = PREFIX + "corr:slots"
+OVERRIDES: Final = PREFIX + "corr:overrides"
 MERGE_REQUESTS: Final = PREFIX + "corr:merge-requests"
 GROUPING_CORRECTIONS: Final = PREFIX + "stream:corrections:grouping"
 CORR_PROFILE_PREFIX: Final = PREFIX + "corr:profile:"

@@ -217,12 +217,13 @@ class Scheduler:
         log.info("retention_deleted_incident", incident_id=incident_id)
 
     async def prune_slots(self, now: float) -> None:
-        """Drop index slots nobody touched for twice the correlation windows: whatever
-        they hold is too old to be a candidate."""
+        """Drop index slots nobody touched for twice the correlation windows (whatever
+        they hold is too old to be a candidate), and expired overrides from their index."""
         if self.grouping is None:
             return
         config = self.grouping.config
         horizon = now - 2 * max(config.topology_window, config.similarity_window)
+        await self.redis.zremrangebyscore(keys.OVERRIDES, "-inf", now)
         stale = await self._due(keys.CORR_SLOTS, horizon, 1000)
         if stale:
             async with self.redis.pipeline(transaction=True) as pipe:

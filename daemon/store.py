@@ -35,10 +35,11 @@ _profile_decoder = msgspec.json.Decoder(IncidentProfile)
 _pending_decoder = msgspec.json.Decoder(Pending)
 _override_decoder = msgspec.json.Decoder(Override)
 
-# The first read of a batch, in one call: alert states, incident-key slots, pending
-# admission records and operator overrides of the batch's keys; then the incidents (and
-# correlation profiles) the key slots name, and the states of the alerts the pending
-# records hold. Dereferencing inside Redis saves the round trip a second MGET would cost.
+# The first read of a batch, in one call: alert states, incident-key slots and pending
+# admission records of the batch's keys; then the incidents (and correlation profiles)
+# the key slots name, the states of the alerts the pending records hold, and the
+# operator overrides of the keys that have one (``triaged:corr:overrides`` says which).
+# Dereferencing inside Redis saves the round trip a second MGET would cost.
 _LOAD = """
 local nf, nk, np = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local values = {}
@@ -62,7 +63,18 @@ for i = nf + nk + 1, nf + nk + np do
     end
   end
 end
-return {values, ids, incidents, profiles, held, held_states}
+local overrides = {}
+if redis.call('EXISTS', ARGV[7]) == 1 then
+  local skip = tonumber(ARGV[9])
+  for i = nf + 1, nf + nk do
+    local key = string.sub(KEYS[i], skip + 1)
+    if redis.call('ZSCORE', ARGV[7], key) then
+      overrides[#overrides + 1] = key
+      overrides[#overrides + 1] = redis.call('GET', ARGV[8] .. key)
+    end
+  end
+end
+return {values, ids, incidents, profiles, held, held_states, overrides}
 """
 
 INDEXED_FIELDS = ("status", "group", "priority", "category")
@@ -146,8 +158,7 @@ async def load_snapshot(
     state_keys = [keys.alert(fp) for fp in fingerprints]
     slot_keys = [keys.incident_for_key(k) for k in incident_keys]
     pending_keys = [keys.corr_pending(k) for k in incident_keys] if admission else []
-    override_keys = [keys.corr_override(k) for k in incident_keys]
-    read = [*state_keys, *slot_keys, *pending_keys, *override_keys]
+    read = [*state_keys, *slot_keys, *pending_keys]
     corr = CorrelationSnapshot(pending_read=set(incident_keys) if admission else set())
     snapshot = Snapshot(states={}, key_index={}, incidents={}, corr=corr)
     loaded = Loaded(snapshot, {})
@@ -163,11 +174,16 @@ async def load_snapshot(
             keys.incident(""),
             keys.corr_profile(""),
             keys.alert(""),
+            keys.OVERRIDES,
+            keys.corr_override(""),
+            len(keys.incident_for_key("")),
         ],
     )
-    values, ids, incidents, profiles, held, held_states = cast("list[list[bytes | None]]", answer)
+    values, ids, incidents, profiles, held, held_states, overrides = cast(
+        "list[list[bytes | None]]", answer
+    )
     n, k, p = len(state_keys), len(slot_keys), len(pending_keys)
-    loaded.raw.update(zip(read[: n + k + p], values[: n + k + p], strict=True))
+    loaded.raw.update(zip(read, values, strict=True))
     for fp, value in zip(fingerprints, values[:n], strict=True):
         if value is not None:
             snapshot.states[fp] = decode_state(value)
@@ -179,10 +195,11 @@ async def load_snapshot(
     ):
         if value is not None:
             corr.pending[key] = _pending_decoder.decode(value)
-    for key, raw_key, value in zip(incident_keys, override_keys, values[n + k + p :], strict=True):
+    for pinned, value in zip(overrides[::2], overrides[1::2], strict=True):
         if value is not None:
-            loaded.raw[raw_key] = value
-            corr.overrides[key] = _override_decoder.decode(value)
+            name = text(cast("bytes", pinned))
+            loaded.raw[keys.corr_override(name)] = value
+            corr.overrides[name] = _override_decoder.decode(value)
     _add_incidents(loaded, [text(cast("bytes", i)) for i in ids], incidents, profiles)
     _add_states(loaded, [text(cast("bytes", fp)) for fp in held], held_states)
     return loaded

@@ -128,11 +128,13 @@ def with_alert(
     service = feats.service
     services = profile.services
     roots = profile.roots
+    added = False
     if service is not None:
         current = services.get(service)
         if current is None and len(services) < config.max_services:
             services = {**services, service: _first_on(alert, feats)}
             roots = _roots_after(roots, service, services, topology)
+            added = True
         elif current is not None:
             counted = msgspec.structs.replace(
                 current,
@@ -157,14 +159,16 @@ def with_alert(
         keys=keys,
         services=services,
         roots=roots,
-        entities=profile.entities | feats.entities,
+        entities=profile.entities
+        if feats.entities <= profile.entities
+        else profile.entities | feats.entities,
         exemplars=exemplars,
         alerts=profile.alerts + 1,
         instance_bits=instance_bits,
         first_fingerprint=profile.first_fingerprint or alert.fingerprint,
         first_alertname=profile.first_alertname or feats.alertname,
     )
-    if roots is profile.roots and services is profile.services:
+    if not added:  # the root depends on which services fail, not on how often
         return updated
     return msgspec.structs.replace(updated, root=suspected_root(updated, topology))
 
