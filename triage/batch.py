@@ -26,6 +26,7 @@ from triage.correlation import (
     AlertFacts,
     CorrelationConfig,
     Gate,
+    IncidentProfile,
     Topology,
     observe,
 )
@@ -162,7 +163,7 @@ def fold_batch(
             folder.acknowledge(event)
     if folder.grouping.wanted:
         raise NeedsReads(folder.grouping.wanted)
-    return folder.out
+    return folder.finish()
 
 
 def _current(snapshot: Snapshot, key: str) -> Incident | None:
@@ -192,6 +193,18 @@ class _Folder:
         self.grouping = Grouping(snapshot.corr, self.snap.incidents, self.config, topology)
         self.out.corr = self.grouping.out
         self._provisional = 0
+        self._opened: set[str] = set()
+        self._impacted: dict[str, IncidentProfile] = {}
+
+    def finish(self) -> Outcome:
+        """The batch's outcome, every incident's impact set once from its last profile."""
+        for incident_id, profile in self._impacted.items():
+            incident = self.snap.incidents[incident_id]
+            impact: dict[str, object] = msgspec.to_builtins(profile.impact())
+            impact["alert_count"] = incident.alert_count
+            triage = {**incident.triage, "impact": impact}
+            self._put_incident(msgspec.structs.replace(incident, triage=triage))
+        return self.out
 
     def alert(self, alert: Alert, key: str) -> None:
         prev = self.snap.states.get(alert.fingerprint)
@@ -292,21 +305,20 @@ class _Folder:
         reopened = decision.action is Correlated.REOPEN
         profile = self.grouping.applied(decision, incident.id, state.fingerprint, reopened=reopened)
         attached_here = state.incident_id == incident.id
-        if not attached_here and incident.id not in self.out.created:
+        if not attached_here and incident.id not in self._opened:
             self._log(incident.id, _attachment(state, decision, incident.id))
-        alert_count = incident.alert_count + (0 if attached_here else 1)
         incident = msgspec.structs.replace(
             incident,
             firing_count=incident.firing_count + 1,
-            alert_count=alert_count,
+            alert_count=incident.alert_count + (0 if attached_here else 1),
             updated_at=max(incident.updated_at, state.last_seen),
             started_at=min(incident.started_at, state.starts_at),
             triage={
                 **incident.triage,
                 "correlation": _traced(incident, decision, state.fingerprint),
-                "impact": {**msgspec.to_builtins(profile.impact()), "alert_count": alert_count},
             },
         )
+        self._impacted[incident.id] = profile
         if not attached_here:
             self.out.attached.setdefault(incident.id, []).append(state.fingerprint)
         if decision.claims_key and self.snap.key_index.get(key) != incident.id:
@@ -363,6 +375,7 @@ class _Folder:
         self.snap.key_index[key] = incident_id
         self.out.key_index[key] = incident_id
         self.out.created.append(incident_id)
+        self._opened.add(incident_id)
         self._log(
             incident_id,
             TimelineEntry(

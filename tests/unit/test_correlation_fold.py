@@ -14,8 +14,17 @@ from tests.unit.fold_support import complete, empty, merged
 from triage.alert import AdmissionDue, Alert, AlertStatus, Event
 from triage.batch import FoldSettings, NeedsReads, Outcome, Snapshot, fold_batch
 from triage.correlate import DEFAULT_KEY_LABELS
-from triage.correlation import CorrelationConfig, Flapping, Override, Thresholds, Topology
+from triage.correlation import (
+    AlertFacts,
+    CorrelationConfig,
+    Flapping,
+    Override,
+    Thresholds,
+    Topology,
+    features,
+)
 from triage.correlation.fold import CorrelationSnapshot
+from triage.correlation.profile import counted, new_profile, with_alert
 from triage.incident import IncidentStatus
 
 FIRING, RESOLVED = AlertStatus.FIRING, AlertStatus.RESOLVED
@@ -270,3 +279,26 @@ def test_replaying_a_batch_gives_the_same_outcome() -> None:
     second = fold_batch(events, empty(), iter(["A", "B", "C"]), SETTINGS, topology=GRAPH)
     assert msgspec.to_builtins(first) == msgspec.to_builtins(second)
     assert complete(writes=first.corr).profiles.keys() == {"A", "B"}
+
+
+def test_a_repeat_of_a_known_rule_counts_as_the_engine_would() -> None:
+    config = CorrelationConfig()
+    first = AlertFacts.of(
+        "a", "service=orders", {"service": "orders", **ERRORS, "pod": "p1"}, {}, 10.0
+    )
+    again = AlertFacts.of(
+        "b", "service=orders", {"service": "orders", **ERRORS, "pod": "p2"}, {}, 20.0
+    )
+    opened = new_profile(first, features(first, config), GRAPH, config)
+    full = with_alert(opened, again, features(again, config), GRAPH, config)
+    assert counted(opened, "orders", 20.0, "p2", config) == full
+
+
+def test_a_fan_out_joins_by_key_and_counts_every_pod() -> None:
+    shell = Shell(topology=Topology.empty())
+    shell.fold(alert("orders", "o0", 0, pod="p0"))
+    shell.fold(*(alert("orders", f"o{n}", n, pod=f"p{n}") for n in range(1, 40)))
+    incident = shell.snapshot.incidents["INC-1"]
+    assert incident.alert_count == 40
+    assert abs(incident.triage["impact"]["instance_count"] - 40) <= 1  # an estimate
+    assert incident.triage["correlation"]["attached"] == {"new": 1, "key": 39}

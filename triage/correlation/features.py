@@ -87,10 +87,11 @@ def features(
     scope = next((labels[n] for n in config.scope_labels if labels.get(n)), "")
     service = labels.get(config.service_label) or None
     replicas = [labels[n] for n in config.instance_labels if labels.get(n)]
+    named = set(config.entity_labels)
     entities = frozenset(
-        labels[n].lower()
-        for n in config.entity_labels
-        if labels.get(n) and labels[n] not in replicas
+        value.lower()
+        for name, value in labels.items()
+        if name in named and value and value not in replicas
     )
     alertname = labels.get("alertname", "")
     propagates = False

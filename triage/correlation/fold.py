@@ -24,10 +24,13 @@ import msgspec
 
 from triage.correlation.config import CorrelationConfig
 from triage.correlation.engine import (
+    Action,
     Candidate,
     Decision,
+    Evidence,
     Lookup,
     Override,
+    Rule,
     by_key,
     correlate,
     key_is_live,
@@ -37,7 +40,7 @@ from triage.correlation.engine import (
 from triage.correlation.features import AlertFacts, features
 from triage.correlation.gate import Admission, Gate, Pending, on_due, on_firing, on_resolved
 from triage.correlation.index import SlotIndex, entity_slots, slot
-from triage.correlation.profile import IncidentProfile
+from triage.correlation.profile import IncidentProfile, counted
 from triage.correlation.topology import Topology
 from triage.incident import Incident
 
@@ -132,6 +135,7 @@ class Grouping:
                 self.index.touch((name,), incident_id, score)
         self.out = CorrelationWrites()
         self.wanted = Reads()
+        self._entity_labels = frozenset(config.entity_labels)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -237,6 +241,8 @@ class Grouping:
         pinned = override is not None and override.live(facts.at)
         if key_incident is not None and not pinned:
             profile = self.profile(key_incident)
+            if key_incident.status.is_open and (repeat := self._repeat(facts, profile)):
+                return repeat
             lookup = _own_lookup(facts, config, profile)
             if not self._may_bridge(lookup, profile):
                 decided = by_key(lookup, Candidate(key_incident, profile), self.topology, config)
@@ -248,6 +254,40 @@ class Grouping:
         lookup = plan(facts, self.topology, config)
         found = {name: self._read(name, lookup.since) for name in lookup.slots}
         return self._correlate(lookup, pick(lookup, found, config), extra, key_incident, override)
+
+    def _repeat(self, facts: AlertFacts, profile: IncidentProfile) -> Decision | None:
+        """The key rule's decision for an alert like those its open incident has (see
+        ``profile.counted``), or None when the alert may bring anything new."""
+        labels = facts.labels
+        config = self.config
+        service = labels.get(config.service_label)
+        known = profile.services.get(service) if service else None
+        if service is None or known is None or facts.key not in profile.keys:
+            return None
+        if facts.at < max(known.cause_at or 0.0, known.effect_at or 0.0):
+            return None
+        if known.cause_at is None and service in self.topology:
+            return None  # its name may make it the cause of others: the full way
+        name = labels.get("alertname", "")
+        if not any(e.service == service and e.alertname == name for e in profile.exemplars):
+            return None
+        replicas = [labels[n] for n in config.instance_labels if labels.get(n)]
+        entities = profile.entities
+        for label, value in labels.items():
+            if (
+                label in self._entity_labels
+                and value
+                and value not in replicas
+                and (value.lower() not in entities)
+            ):
+                return None
+        return Decision(
+            action=Action.JOIN,
+            evidence=Evidence(Rule.KEY, profile.incident_id, facts.key),
+            profile=counted(profile, service, facts.at, replicas[0] if replicas else None, config),
+            slots=(),  # its components are the incident's: ``applied`` refreshes them all
+            claims_key=False,
+        )
 
     def _read(self, name: str, since: float) -> list[str]:
         loaded = self.snapshot.slots_since.get(name)
@@ -303,10 +343,15 @@ class Grouping:
         profile = msgspec.structs.replace(decision.profile, incident_id=incident_id)
         before = self.profiles.get(incident_id)
         known = frozenset() if before is None or reopened else before.entities
-        fresh = entity_slots(profile.scope, profile.entities - known)
+        fresh = (
+            ()
+            if profile.entities is known
+            else entity_slots(profile.scope, profile.entities - known)
+        )
         stale = before is None or reopened or profile.last_at - before.indexed_at >= INDEX_REFRESH
         if stale or fresh:
-            self.touch(decision.slots if stale else fresh, incident_id, profile.last_at, fresh)
+            slots = decision.slots or entity_slots(profile.scope, profile.entities)
+            self.touch(slots if stale else fresh, incident_id, profile.last_at, fresh)
             profile = msgspec.structs.replace(profile, indexed_at=profile.last_at)
         self.profiles[incident_id] = profile
         self.out.profiles[incident_id] = profile

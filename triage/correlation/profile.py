@@ -89,7 +89,7 @@ class IncidentProfile(msgspec.Struct, frozen=True):
     exemplars: tuple[Exemplar, ...] = ()
     alerts: int = 0
     # Distinct instances as a linear-counting bitmap (one bit per hashed instance name):
-    # fixed size however many pods fail, exact in practice for small counts, and cheap
+    # fixed size however many pods fail, an estimate exact for small counts, and cheap
     # to decode on every batch, unlike a set of names.
     instance_bits: bytes = b""
     first_fingerprint: str = ""
@@ -171,6 +171,32 @@ def with_alert(
     if not added:  # the root depends on which services fail, not on how often
         return updated
     return msgspec.structs.replace(updated, root=suspected_root(updated, topology))
+
+
+def counted(
+    profile: IncidentProfile,
+    service: str,
+    at: float,
+    instance: str | None,
+    config: CorrelationConfig,
+) -> IncidentProfile:
+    """``with_alert`` for an alert that brings nothing new but a count and perhaps an
+    instance: a known service, a rule the profile has an exemplar of, no new component,
+    a key the profile has, and no earlier than its service's first cause and symptom.
+    The pipeline's common case (a fan-out of one rule over pods) at a fraction of the cost.
+    """
+    current = profile.services[service]
+    return msgspec.structs.replace(
+        profile,
+        last_at=max(profile.last_at, at),
+        opened_at=min(profile.opened_at, at),
+        services={
+            **profile.services,
+            service: msgspec.structs.replace(current, alerts=current.alerts + 1),
+        },
+        alerts=profile.alerts + 1,
+        instance_bits=_with_instance(profile.instance_bits, instance, config.instance_bits),
+    )
 
 
 def build_profile(
@@ -313,8 +339,9 @@ def _union(a: bytes, b: bytes) -> bytes:
 
 
 def count_instances(bits: bytes) -> int:
-    """Linear counting: ``-m ln(zero bits / m)``; exact while hashes do not collide, and
-    within a few percent up to several times ``m`` instances."""
+    """Linear counting: ``-m ln(zero bits / m)``, which corrects for hash collisions on
+    average: with 1024 bits exact for a dozen instances, within one or two at a hundred,
+    within a few percent up to a few thousand."""
     if not bits:
         return 0
     size = len(bits) * 8
