@@ -81,6 +81,15 @@ def _chunks(
     return [chunk for chunk in chunks if chunk]
 
 
+def stream_time(events: Sequence[Event], now: float) -> float | None:
+    """How far the senders' clock has gone by this batch: its latest alert time, never
+    past ``now``. Admission pauses run out by it, so a storm replayed fast (or a backlog
+    drained after an outage) holds and admits alerts as their own times say, and the
+    scheduler's timer only matters when no alert arrives."""
+    latest = max((e.event_at for e in events if isinstance(e, Alert)), default=None)
+    return None if latest is None else min(latest, now)
+
+
 def decode_entry(fields: dict[bytes, bytes]) -> list[Event]:
     if ALERTS_FIELD in fields:
         return list(decode_events(fields[ALERTS_FIELD]))
@@ -219,7 +228,11 @@ class Worker:
             events,
             event_keys,
             admission=not self.settings.correlation.thresholds.immediate,
+            horizon=stream_time(events, self.clock()),
         )
+        if loaded.due:  # keys whose pause ran out by the senders' clock: admit them first
+            events = [*(AdmissionDue(key=k, at=at) for k, at in loaded.due), *events]
+            event_keys = [*(k for k, _ in loaded.due), *event_keys]
         snapshot = loaded.snapshot
         topology = await self.topology.current()
         t1 = time.perf_counter()

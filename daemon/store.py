@@ -37,16 +37,16 @@ _override_decoder = msgspec.json.Decoder(Override)
 
 # The first read of a batch, in one call: alert states, incident-key slots and pending
 # admission records of the batch's keys; then the incidents (and correlation profiles)
-# the key slots name, the states of the alerts the pending records hold, and the
-# operator overrides of the keys that have one (``triaged:corr:overrides`` says which).
+# the key slots name, the states of the alerts the pending records hold, the operator
+# overrides of the keys that have one (``triaged:corr:overrides`` says which), and, with
+# a horizon, the keys whose admission pause ran out by then, with their slots and records.
 # Dereferencing inside Redis saves the round trip a second MGET would cost.
 _LOAD = """
 local nf, nk, np = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local values = {}
 for i = 1, #KEYS do values[i] = redis.call('GET', KEYS[i]) end
 local ids, incidents, profiles, seen = {}, {}, {}, {}
-for i = nf + 1, nf + nk do
-  local id = values[i]
+local function incident(id)
   if id and not seen[id] then
     seen[id] = true
     ids[#ids + 1] = id
@@ -55,12 +55,29 @@ for i = nf + 1, nf + nk do
   end
 end
 local held, held_states = {}, {}
-for i = nf + nk + 1, nf + nk + np do
-  if values[i] then
-    for _, h in ipairs(cjson.decode(values[i]).held or {}) do
+local function holds(record)
+  if record then
+    for _, h in ipairs(cjson.decode(record).held or {}) do
       held[#held + 1] = h[1]
       held_states[#held] = redis.call('GET', ARGV[6] .. h[1])
     end
+  end
+end
+for i = nf + 1, nf + nk do incident(values[i]) end
+for i = nf + nk + 1, nf + nk + np do holds(values[i]) end
+local due, due_slots, due_pending = {}, {}, {}
+if ARGV[11] ~= '' then
+  local found = redis.call('ZRANGEBYSCORE', ARGV[10], '-inf', ARGV[11], 'WITHSCORES',
+    'LIMIT', 0, tonumber(ARGV[14]))
+  for i = 1, #found, 2 do
+    due[#due + 1] = found[i]
+    due[#due + 1] = found[i + 1]
+    local id = redis.call('GET', ARGV[12] .. found[i])
+    due_slots[#due_slots + 1] = id
+    incident(id)
+    local record = redis.call('GET', ARGV[13] .. found[i])
+    due_pending[#due_pending + 1] = record
+    holds(record)
   end
 end
 local overrides = {}
@@ -74,7 +91,7 @@ if redis.call('EXISTS', ARGV[7]) == 1 then
     end
   end
 end
-return {values, ids, incidents, profiles, held, held_states, overrides}
+return {values, ids, incidents, profiles, held, held_states, overrides, due, due_slots, due_pending}
 """
 
 INDEXED_FIELDS = ("status", "group", "priority", "category")
@@ -130,22 +147,33 @@ def _remember(raw: bytes, profile: IncidentProfile) -> None:
 
 
 class Loaded(msgspec.Struct):
-    """A snapshot plus the raw bytes it was decoded from, for the commit's checks."""
+    """A snapshot plus the raw bytes it was decoded from, for the commit's checks, and
+    the keys whose admission pause ran out by the load's horizon (key, due time)."""
 
     snapshot: Snapshot
     raw: dict[str, bytes | None]
+    due: list[tuple[str, float]] = []
 
     def expect_all(self, commit: Commit) -> None:
         for key, raw in self.raw.items():
             commit.expect(key, raw)
 
 
+DUE_PER_BATCH = 100  # admissions a batch takes on besides its own events
+
+
 async def load_snapshot(
-    redis: Redis, events: Sequence[Event], event_keys: Sequence[str], *, admission: bool = False
+    redis: Redis,
+    events: Sequence[Event],
+    event_keys: Sequence[str],
+    *,
+    admission: bool = False,
+    horizon: float | None = None,
 ) -> Loaded:
     """Read what a batch's fold starts from, in one call (``_LOAD``); ``load_more`` adds
     what the fold then wants. Pending admission records are read only with ``admission``
-    (thresholds configured: without them the fold never consults one).
+    (thresholds configured: without them the fold never consults one); with a
+    ``horizon`` too, so are the keys whose pause ran out by then (``Loaded.due``).
 
     Every value read is kept raw for the commit's checks, except correlation profiles (a
     profile is only ever written together with its incident, whose bytes the commit
@@ -177,9 +205,14 @@ async def load_snapshot(
             keys.OVERRIDES,
             keys.corr_override(""),
             len(keys.incident_for_key("")),
+            keys.ADMISSIONS,
+            "" if horizon is None or not admission else repr(horizon),
+            keys.incident_for_key(""),
+            keys.corr_pending(""),
+            DUE_PER_BATCH,
         ],
     )
-    values, ids, incidents, profiles, held, held_states, overrides = cast(
+    values, ids, incidents, profiles, held, held_states, overrides, due, slots, records = cast(
         "list[list[bytes | None]]", answer
     )
     n, k, p = len(state_keys), len(slot_keys), len(pending_keys)
@@ -200,6 +233,16 @@ async def load_snapshot(
             name = text(cast("bytes", pinned))
             loaded.raw[keys.corr_override(name)] = value
             corr.overrides[name] = _override_decoder.decode(value)
+    for n, (held_key, slot_value, record) in enumerate(zip(due[::2], slots, records, strict=True)):
+        due_key = text(cast("bytes", held_key))
+        loaded.due.append((due_key, float(cast("bytes", due[2 * n + 1]))))
+        loaded.raw[keys.incident_for_key(due_key)] = slot_value
+        loaded.raw[keys.corr_pending(due_key)] = record
+        corr.pending_read.add(due_key)
+        if slot_value is not None:
+            snapshot.key_index[due_key] = text(slot_value)
+        if record is not None:
+            corr.pending[due_key] = _pending_decoder.decode(record)
     _add_incidents(loaded, [text(cast("bytes", i)) for i in ids], incidents, profiles)
     _add_states(loaded, [text(cast("bytes", fp)) for fp in held], held_states)
     return loaded

@@ -13,12 +13,22 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from daemon import keys
+from daemon import keys, store
 from daemon.app import create_app
 from daemon.appkeys import TOPOLOGY
+from daemon.config import DEFAULT_ROUTING
+from daemon.metrics import Metrics
+from daemon.pipeline import Worker, ensure_group
+from daemon.routing_stage import RoutingRef
+from routing import load_routing
 from tests.conftest import SettingsFactory
 from tests.payloads import am_alert, am_webhook, rfc3339
 from tests.waiting import eventually
+from triage.alert import Alert, AlertStatus
+from triage.batch import FoldSettings
+from triage.correlate import DEFAULT_KEY_LABELS
+from triage.correlation import CorrelationConfig, Thresholds
+from triage.fingerprint import label_fingerprint
 
 Client = TestClient[web.Request, web.Application]
 GRAPH = {"services": {"db": {}, "orders": {"depends_on": ["db"]}, "search": {}}}
@@ -376,3 +386,54 @@ async def _count_events(client: Client, incident_id: str, changes: int) -> dict[
     found = await incident(client, incident_id)
     alert = found["alerts"][0]
     return found if alert["status"] == "resolved" and alert["count"] >= changes + 2 else None
+
+
+async def test_a_later_alert_admits_held_alerts_whose_pause_ran_out_by_its_time(
+    aredis: Redis,
+) -> None:
+    """A storm replayed fast, or a backlog after an outage: no scheduler needed."""
+    held_settings = FoldSettings(
+        key_labels=DEFAULT_KEY_LABELS,
+        reopen_window=600.0,
+        auto_resolve_grace=0.0,
+        default_group="triage-queue",
+        correlation=CorrelationConfig(
+            thresholds=Thresholds(min_alerts=3, min_alerts_window=60, pause=60)
+        ),
+    )
+    await ensure_group(aredis)
+    worker = Worker(
+        aredis,
+        held_settings,
+        Metrics(),
+        RoutingRef(load_routing(DEFAULT_ROUTING)),
+        batch_size=50,
+        claim_idle=30.0,
+        max_deliveries=5,
+    )
+    start = time.time() - 3600
+    db = event("db", start)
+    await worker.apply([(b"0-1", [db])])
+    assert await aredis.get(keys.incident("INC-1")) is None  # held
+    await worker.apply([(b"0-2", [event("search", start + 30)])])
+    assert await aredis.get(keys.incident("INC-1")) is None  # 30 s: not yet
+    await worker.apply([(b"0-3", [event("search", start + 90, "b")])])
+    raw = await aredis.get(keys.alert(db.fingerprint))
+    assert raw is not None
+    state = store.decode_state(raw)
+    assert state.incident_id is not None  # 90 s after it fired, by the senders' clock
+    assert await aredis.zscore(keys.ADMISSIONS, "service=db") is None
+
+
+def event(service: str, at: float, pod: str = "a") -> Alert:
+    labels = {"service": service, "pod": pod, **ERRORS}
+    return Alert(
+        fingerprint=label_fingerprint(labels),
+        source="test",
+        status=AlertStatus.FIRING,
+        labels=labels,
+        annotations={},
+        starts_at=at,
+        ends_at=None,
+        received_at=time.time(),
+    )
