@@ -20,6 +20,7 @@ from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from daemon import (
+    grouping_api,
     heartbeats,
     incidents_api,
     ops,
@@ -39,11 +40,13 @@ from daemon.appkeys import (
     REDIS,
     ROUTING,
     SETTINGS,
+    TOPOLOGY,
     WORKERS,
 )
 from daemon.classify_stage import ClassifyStage
 from daemon.config_types import seconds
 from daemon.corrections import CorrectionsFeed
+from daemon.correlation_stage import TopologyRef
 from daemon.delivery import DeliveryWorker
 from daemon.delivery import api as delivery_api
 from daemon.embedded_redis import EmbeddedRedis
@@ -101,6 +104,7 @@ def _add_routes(app: web.Application) -> None:
     process_api.add_routes(app)
     app.router.add_get("/api/v1/incidents", incidents_api.list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", incidents_api.get_incident)
+    grouping_api.add_routes(app)  # before the generic action route: merge, split
     app.router.add_post("/api/v1/incidents/{id}/{action}", incidents_api.act)
     silences_api.add_routes(app)
     topology_api.add_routes(app)
@@ -142,6 +146,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await check_store(redis)
         await ensure_group(redis)
         app[REDIS] = redis
+        app[TOPOLOGY] = TopologyRef(redis, settings.fold.correlation, settings.topology)
         yield
     finally:
         await redis.aclose()
@@ -187,6 +192,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
             max_batch_alerts=pipeline.max_batch_alerts,
             claim_idle=seconds(pipeline.claim_idle),
             max_deliveries=pipeline.max_deliveries,
+            topology=app[TOPOLOGY],
             clock=settings.clock,
             classify=classify,
             process=settings.process,
@@ -197,6 +203,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[REDIS],
         metrics,
         app[ROUTING],
+        grouping=workers[0].grouper,
         public_url=settings.config.server.public_url,
         retain_closed=seconds(settings.config.retention.closed_incidents),
         retain_resolved_alerts=seconds(settings.config.retention.resolved_alerts),

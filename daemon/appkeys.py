@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from redis.asyncio import Redis
 
+from daemon.correlation_stage import TopologyRef
 from daemon.enqueue import StreamAppender
 from daemon.metrics import Metrics
 from daemon.pipeline import Worker
@@ -21,3 +22,4 @@ WORKERS = web.AppKey("workers", list[Worker])
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 ROUTING = web.AppKey("routing", RoutingRef)
 MODELS = web.AppKey("models", TriagerRef)
+TOPOLOGY = web.AppKey("topology", TopologyRef)

@@ -22,11 +22,16 @@ from daemon.config_types import (
     Duration,
     Secret,
     SecretRef,
+    seconds,
 )
 from daemon.delivery.config import ChannelConfig, validate_channels
+from daemon.topology import TopologyDocument
+from daemon.topology import problems as topology_problems
 from daemon.validation import FieldError, dotted, explain
 from routing import RoutingConfigError, RoutingTable, load_routing
 from triage.classify.priority import PriorityPolicy
+from triage.correlation import CorrelationConfig as EngineConfig
+from triage.correlation import Flapping, Thresholds, Weights
 from triage.process.config import ProcessConfig, check_process
 
 # Senders with settings under ``sources:``; kept in step with daemon.sources.ADAPTERS by a test.
@@ -120,11 +125,76 @@ class PipelineConfig(ConfigSection):
     max_deliveries: Annotated[int, msgspec.Meta(ge=1)] = 5
 
 
+_ENGINE = EngineConfig()
+
+
+class ThresholdsConfig(ConfigSection):
+    """Open an incident for a new key only after ``min_alerts`` alerts within ``window``,
+    or once one has fired for ``pause`` (0: no time rule). The defaults admit at once."""
+
+    min_alerts: Annotated[int, msgspec.Meta(ge=1)] = 1
+    window: Duration = "60s"
+    pause: Duration = "0s"
+
+
+class FlappingConfig(ConfigSection):
+    max_changes: Annotated[int, msgspec.Meta(ge=1)] = _ENGINE.flapping.max_changes
+    window: Duration = "30m"
+    clear_at: Annotated[int, msgspec.Meta(ge=0)] = _ENGINE.flapping.clear_at
+
+
 class CorrelationConfig(ConfigSection):
     key_labels: list[list[str]] = msgspec.field(
         default_factory=lambda: [["service", "alertname"], ["environment", "env"]]
     )
     reopen_window: Duration = "10m"
+    service_label: Annotated[str, msgspec.Meta(min_length=1)] = _ENGINE.service_label
+    scope_labels: list[str] = msgspec.field(default_factory=lambda: list(_ENGINE.scope_labels))
+    entity_labels: list[str] = msgspec.field(default_factory=lambda: list(_ENGINE.entity_labels))
+    instance_labels: list[str] = msgspec.field(
+        default_factory=lambda: list(_ENGINE.instance_labels)
+    )
+    topology_window: Duration = "15m"
+    similarity_window: Duration = "15m"
+    propagation_window: Duration = "3m"
+    max_depth: Annotated[int, msgspec.Meta(ge=0, le=8)] = _ENGINE.max_depth
+    similarity_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] = _ENGINE.similarity_threshold
+    weights: Weights = msgspec.field(default_factory=Weights)
+    auto_merge: bool = True
+    override_ttl: Duration = "7d"
+    thresholds: ThresholdsConfig = msgspec.field(default_factory=ThresholdsConfig)
+    flapping: FlappingConfig = msgspec.field(default_factory=FlappingConfig)
+    topology: TopologyDocument | None = None
+    topology_file: str | None = None
+
+    def engine(self) -> EngineConfig:
+        """The engine's configuration (``triage.correlation.CorrelationConfig``)."""
+        return msgspec.structs.replace(
+            _ENGINE,
+            service_label=self.service_label,
+            scope_labels=tuple(self.scope_labels),
+            entity_labels=tuple(self.entity_labels),
+            instance_labels=tuple(self.instance_labels),
+            reopen_window=seconds(self.reopen_window),
+            topology_window=seconds(self.topology_window),
+            similarity_window=seconds(self.similarity_window),
+            propagation_window=seconds(self.propagation_window),
+            max_depth=self.max_depth,
+            similarity_threshold=self.similarity_threshold,
+            weights=self.weights,
+            auto_merge=self.auto_merge,
+            override_ttl=seconds(self.override_ttl),
+            thresholds=Thresholds(
+                min_alerts=self.thresholds.min_alerts,
+                min_alerts_window=seconds(self.thresholds.window),
+                pause=seconds(self.thresholds.pause),
+            ),
+            flapping=Flapping(
+                max_changes=self.flapping.max_changes,
+                window=seconds(self.flapping.window),
+                clear_at=self.flapping.clear_at,
+            ),
+        )
 
 
 class TriageSection(ConfigSection):
@@ -249,6 +319,17 @@ def _check(config: Config) -> list[FieldError]:
                 path=("correlation", "key_labels"),
             )
         )
+    correlation = config.correlation
+    if correlation.topology is not None and correlation.topology_file is not None:
+        errors.append(
+            FieldError(
+                "correlation.topology_file",
+                "give the topology inline (correlation.topology) or as a file, not both",
+                ("correlation", "topology_file"),
+            )
+        )
+    if correlation.topology is not None:
+        errors += topology_problems(correlation.topology, ("correlation", "topology"))
     errors += validate_channels(config.channels)
     errors += [
         FieldError(field=dotted(p.path), message=p.message, path=p.path)
@@ -309,8 +390,8 @@ def _line_map(node: yaml.Node) -> dict[tuple[str | int, ...], int]:
     return lines
 
 
-def load_routing_file(path: Path, channels: Collection[str] | None = None) -> RoutingTable:
-    """Parse and compile a routing file; every problem is reported as ``file:line: field``."""
+def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    """A YAML file's data and the line of every node path in it."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -323,15 +404,37 @@ def load_routing_file(path: Path, channels: Collection[str] | None = None) -> Ro
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(name, [f"{name}{line}: invalid YAML: {exc}"]) from exc
+    return data, (_line_map(node) if node is not None else {})
+
+
+def load_routing_file(path: Path, channels: Collection[str] | None = None) -> RoutingTable:
+    """Parse and compile a routing file; every problem is reported as ``file:line: field``."""
+    data, lines = _read_yaml(path)
     try:
         return load_routing(data, channels=channels)
     except RoutingConfigError as exc:
-        lines = _line_map(node) if node is not None else {}
         problems = [
-            _locate(name, lines, FieldError(field=dotted(p.path), message=p.message, path=p.path))
+            _locate(
+                str(path), lines, FieldError(field=dotted(p.path), message=p.message, path=p.path)
+            )
             for p in exc.problems
         ]
-        raise ConfigError(name, problems) from exc
+        raise ConfigError(str(path), problems) from exc
+
+
+def load_topology_file(path: Path) -> TopologyDocument:
+    """A topology file (YAML, or JSON, which is YAML too), checked like the API's body;
+    every problem is reported as ``file:line: field``."""
+    data, lines = _read_yaml(path)
+    name = str(path)
+    try:
+        document = msgspec.convert(data, TopologyDocument)
+    except msgspec.ValidationError as exc:
+        errors = explain(TopologyDocument, data, str(exc))
+        raise ConfigError(name, [_locate(name, lines, error) for error in errors]) from exc
+    if problems := topology_problems(document):
+        raise ConfigError(name, [_locate(name, lines, error) for error in problems])
+    return document
 
 
 DEFAULT_ROUTING = {"route": {"group": "triage-queue"}, "groups": [{"name": "triage-queue"}]}

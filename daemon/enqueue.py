@@ -21,6 +21,7 @@ _events_decoder = msgspec.msgpack.Decoder(list[SenderEvent])
 SOURCE_FIELD = b"s"
 ALERTS_FIELD = b"a"
 EXPIRY_FIELD = b"x"
+ADMISSION_FIELD = b"d"  # keys whose admission timer fired: [[key, due_at], ...]
 
 
 def encode_events(source: str, events: list[SenderEvent]) -> dict[bytes, bytes]:

@@ -116,6 +116,7 @@ def alert_view(state: AlertState) -> dict[str, Any]:
         "count": state.count,
         "generator_url": state.generator_url,
         "suppressed_by": state.suppressed_by,
+        "flapping": state.flap is not None and state.flap.flapping,
     }
 
 

@@ -110,3 +110,31 @@ def channel_rate(channel: str) -> str:
 CORRECTIONS_STREAM: Final = PREFIX + "stream:corrections"
 CORRECTIONS_MAX: Final = 100_000
 RETRAIN_LOCK: Final = PREFIX + "lock:retrain"
+# Correlation (triage/correlation, daemon/correlation_stage.py, docs/correlation.md): the
+# candidate index, per-incident profiles, admission, operator overrides and corrections.
+TOPOLOGY_VERSION: Final = PREFIX + "topology:version"
+ADMISSIONS: Final = PREFIX + "timers:admission"
+CORR_SLOTS: Final = PREFIX + "corr:slots"
+OVERRIDES: Final = PREFIX + "corr:overrides"
+MERGE_REQUESTS: Final = PREFIX + "corr:merge-requests"
+GROUPING_CORRECTIONS: Final = PREFIX + "stream:corrections:grouping"
+CORR_PROFILE_PREFIX: Final = PREFIX + "corr:profile:"
+
+
+def corr_slot(slot: str) -> str:
+    """A slot of the candidate index: open incidents whose alerts named one component."""
+    return f"{PREFIX}corr:slot:{slot}"
+
+
+def corr_profile(incident_id: str) -> str:
+    return f"{CORR_PROFILE_PREFIX}{incident_id}"
+
+
+def corr_pending(key: str) -> str:
+    """The alerts an incident key holds until it passes the admission thresholds."""
+    return f"{PREFIX}corr:pending:{key}"
+
+
+def corr_override(key: str) -> str:
+    """An operator's grouping correction for an incident key (merge or split)."""
+    return f"{PREFIX}corr:override:{key}"

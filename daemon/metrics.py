@@ -308,3 +308,37 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.correlation_decisions = Counter(
+            "triaged_correlation_decisions_total",
+            "Alerts correlated, by the rule that placed them (override, key, topology,"
+            " similarity, new).",
+            ["rule"],
+            registry=r,
+        )
+        self.alerts_held = Counter(
+            "triaged_correlation_alerts_held_total",
+            "Firing alerts held by the admission thresholds instead of opening an incident.",
+            registry=r,
+        )
+        self.transient_alerts = Counter(
+            "triaged_correlation_transient_alerts_total",
+            "Held alerts that resolved before admission: kept and counted, no incident.",
+            registry=r,
+        )
+        self.flapping = Counter(
+            "triaged_correlation_flapping_total",
+            "Alerts that started or stopped flapping, by change (started, stopped).",
+            ["change"],
+            registry=r,
+        )
+        self.keys_held = Gauge(
+            "triaged_correlation_keys_held",
+            "Incident keys holding alerts until an admission timer admits them.",
+            registry=r,
+        )
+        self.grouping_corrections = Counter(
+            "triaged_correlation_corrections_total",
+            "Grouping corrections applied, by kind (merge, split, auto-merge).",
+            ["kind"],
+            registry=r,
+        )

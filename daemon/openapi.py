@@ -8,13 +8,14 @@ from typing import Any
 
 import msgspec
 
+from daemon.grouping_api import MergeBody, SplitBody
 from daemon.heartbeats import CheckIn
 from daemon.incidents_api import ACTIONS, ActionBody
 from daemon.process_api import BODIES
 from daemon.silences_api import Expire, NewSilence
 from daemon.sources import ADAPTERS, PROMETHEUS, Adapter
 from daemon.stakeholders import NewSubscription
-from daemon.topology_api import Topology
+from daemon.topology import TopologyDocument
 from daemon.validation import mark_times
 from triage.process.kpis import GROUP_BY
 
@@ -222,6 +223,21 @@ def build() -> dict[str, Any]:
     action["responses"].update(_errors({"404": "unknown id", "409": "impossible transition"}))
     paths["/api/v1/incidents/{id}/{action}"] = {"post": action}
     _process(schemas, paths, incident_id)
+    corrections = {
+        "merge": (MergeBody, "Merge incidents into this one (a grouping correction)", "the target"),
+        "split": (
+            SplitBody,
+            "Move alerts of this incident into a new one (a grouping correction)",
+            "{source, split}: both incidents",
+        ),
+    }
+    for name, (body, summary, ok) in corrections.items():
+        correction = _json_post(schemas, body, summary, ok)
+        correction["parameters"] = [incident_id]
+        correction["responses"].update(
+            _errors({"404": "unknown id", "409": "an incident involved is closed"})
+        )
+        paths[f"/api/v1/incidents/{{id}}/{name}"] = {"post": correction}
     paths["/api/v1/silences"] = {
         "post": _json_post(
             schemas, NewSilence, "Create a silence or maintenance window", "created"
@@ -232,7 +248,7 @@ def build() -> dict[str, Any]:
         "post": _json_post(schemas, Expire, "End a silence now (recorded, not deleted)", "expired")
     }
     paths["/api/v1/topology"] = {
-        "put": _json_post(schemas, Topology, "Replace the service topology", "stored"),
+        "put": _json_post(schemas, TopologyDocument, "Replace the service topology", "stored"),
         **_get("The service topology"),
     }
     paths["/api/v1/routing/reload"] = {

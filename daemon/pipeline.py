@@ -3,9 +3,11 @@
 A batch goes through the stages in this order, each named after the module that decides:
 
 1. decode    -- stream entries back into events (``daemon.enqueue``)
-2. load      -- alert states, the key index and incidents (``daemon.store``)
-3. fold      -- dedup, correlate, lifecycle (``triage.dedup``, ``triage.correlate``,
-                ``triage.incident`` via ``triage.batch``)
+2. load      -- alert states, the key index, incidents and the correlation state they
+                need (``daemon.store``; more when the fold wants it)
+3. fold      -- dedup, admission, correlate, flapping, lifecycle (``triage.dedup``,
+                ``triage.correlation``, ``triage.incident`` via ``triage.batch``); the
+                correlation writes go out with ``daemon.correlation_stage``
 4. suppress  -- mark alerts muted by silences, maintenance, inhibition (``daemon.suppress_stage``)
 5. classify  -- category, priority, a group suggestion from the models (``daemon.classify_stage``)
 6. route     -- new incidents to resolver groups; escalation timers (``daemon.routing_stage``)
@@ -30,19 +32,28 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from daemon import keys, store
+from daemon import correlation_stage, keys, store
 from daemon.classify_stage import ClassifyStage
 from daemon.commit import Commit
 from daemon.consumers import consumer_name
-from daemon.enqueue import ALERTS_FIELD, EXPIRY_FIELD, decode_events
+from daemon.correlation_stage import TopologyRef, write_correlation
+from daemon.enqueue import ADMISSION_FIELD, ALERTS_FIELD, EXPIRY_FIELD, decode_events
+from daemon.grouping import Grouper
 from daemon.metrics import Metrics
 from daemon.notify_stage import announce
 from daemon.process_stage import ProcessStage
 from daemon.process_stage import observe as observe_process
 from daemon.routing_stage import RoutingRef, count_route_hits, escalation_timers, route_new
 from daemon.suppress_stage import SilenceCache, inhibiting_states, suppress
-from triage.alert import Alert, Event, Expiry
-from triage.batch import FoldSettings, IdsExhausted, Outcome, fold_batch, keys_needing_incidents
+from triage.alert import AdmissionDue, Alert, Event, Expiry
+from triage.batch import (
+    FoldSettings,
+    IdsExhausted,
+    NeedsReads,
+    Outcome,
+    fold_batch,
+    keys_needing_incidents,
+)
 from triage.batch import event_keys as batch_keys
 from triage.process.config import ProcessSettings, default_process
 
@@ -52,6 +63,7 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 _HEARTBEAT_TTL = 15
 _MAX_ATTEMPTS_PER_BATCH = 20
+_MAX_LOADS_PER_FOLD = 8  # a batch normally needs two: index slots, then their incidents
 
 
 async def ensure_group(redis: Redis) -> None:
@@ -75,6 +87,15 @@ def _chunks(
     return [chunk for chunk in chunks if chunk]
 
 
+def stream_time(events: Sequence[Event], now: float) -> float | None:
+    """How far the senders' clock has gone by this batch: its latest alert time, never
+    past ``now``. Admission pauses run out by it, so a storm replayed fast (or a backlog
+    drained after an outage) holds and admits alerts as their own times say, and the
+    scheduler's timer only matters when no alert arrives."""
+    latest = max((e.event_at for e in events if isinstance(e, Alert)), default=None)
+    return None if latest is None else min(latest, now)
+
+
 def decode_entry(fields: dict[bytes, bytes]) -> list[Event]:
     if ALERTS_FIELD in fields:
         return list(decode_events(fields[ALERTS_FIELD]))
@@ -82,7 +103,13 @@ def decode_entry(fields: dict[bytes, bytes]) -> list[Event]:
         return [
             Expiry(fingerprint=fp, ends_at=float(at)) for fp, at in json.loads(fields[EXPIRY_FIELD])
         ]
-    raise ValueError(f"stream entry has neither {ALERTS_FIELD!r} nor {EXPIRY_FIELD!r}")
+    if ADMISSION_FIELD in fields:
+        return [
+            AdmissionDue(key=key, at=float(at)) for key, at in json.loads(fields[ADMISSION_FIELD])
+        ]
+    raise ValueError(
+        f"stream entry has none of {ALERTS_FIELD!r}, {EXPIRY_FIELD!r}, {ADMISSION_FIELD!r}"
+    )
 
 
 class Worker:
@@ -99,6 +126,7 @@ class Worker:
         claim_idle: float,
         max_deliveries: int,
         consumer: str | None = None,
+        topology: TopologyRef | None = None,
         clock: Callable[[], float] = time.time,
         classify: ClassifyStage | None = None,
         process: ProcessSettings | None = None,
@@ -110,6 +138,16 @@ class Worker:
         self.settings = settings
         self.routing = routing
         self.public_url = public_url
+        self.topology = topology or TopologyRef(redis, settings.correlation)
+        self.grouper = Grouper(
+            redis,
+            settings.correlation,
+            self.topology,
+            metrics,
+            key_labels=settings.key_labels,
+            routing=routing,
+            public_url=public_url,
+        )
         self.silences = SilenceCache(redis)
         self.metrics = metrics
         self.batch_size = batch_size
@@ -195,17 +233,37 @@ class Worker:
         stage = self.metrics.stage_seconds
         t0 = time.perf_counter()
         event_keys = batch_keys(events, self.settings.key_labels)
-        loaded = await store.load_snapshot(self.redis, events, event_keys)
+        loaded = await store.load_snapshot(
+            self.redis,
+            events,
+            event_keys,
+            admission=not self.settings.correlation.thresholds.immediate,
+            horizon=stream_time(events, self.clock()),
+        )
+        if loaded.due:  # keys whose pause ran out by the senders' clock: admit them first
+            events = [*(AdmissionDue(key=k, at=at) for k, at in loaded.due), *events]
+            event_keys = [*(k for k, _ in loaded.due), *event_keys]
         snapshot = loaded.snapshot
+        topology = await self.topology.current()
         t1 = time.perf_counter()
         needed = keys_needing_incidents(events, snapshot, self.settings, event_keys)
         ids = await store.allocate_ids(self.redis, len(needed))
+        loads = 0
         while True:
             try:
-                outcome = fold_batch(events, snapshot, iter(ids), self.settings, event_keys)
+                outcome = fold_batch(
+                    events, snapshot, iter(ids), self.settings, event_keys, topology
+                )
                 break
             except IdsExhausted:
                 ids += await store.allocate_ids(self.redis, 1 + len(ids))
+            except NeedsReads as wanted:
+                loads += 1
+                if loads > _MAX_LOADS_PER_FOLD:
+                    raise RuntimeError(f"fold kept wanting reads: {wanted.reads}") from None
+                await store.load_more(
+                    self.redis, loaded, wanted.reads, self.settings.correlation.slot_size
+                )
         table = self.routing.table
         now = self.clock()
         silences = await self.silences.current(table)
@@ -226,6 +284,7 @@ class Worker:
                 public_url=self.public_url,
             )
         store.write_outcome(commit, snapshot, outcome)
+        write_correlation(commit, outcome.corr, self.settings.correlation, now)
         store.write_timers(commit, keys.ESCALATIONS, timers.due, timers.cleared)
         self.process_stage.write(commit, outcome, snapshot, now)
         if inhibiting:
@@ -242,6 +301,8 @@ class Worker:
         stage.labels("load").observe(t1 - t0)
         stage.labels("fold").observe(t2 - t1)
         stage.labels("record").observe(t3 - t2)
+        if applied and outcome.corr.merges:
+            await self.grouper.drain(now)
         return outcome if applied else None
 
     def _observe(self, events: list[Event], outcome: Outcome, elapsed: float) -> None:
@@ -249,9 +310,10 @@ class Worker:
         m.batch_size.observe(len(events))
         m.processed.inc(len(events))
         for change, count in outcome.changes.items():
-            if change.startswith("incident_"):
+            if change.startswith(("incident_", correlation_stage.CHANGE_PREFIX)):
                 continue
             m.dedup.labels(change).inc(count)
+        correlation_stage.observe(m, outcome.changes)
         m.incidents_opened.inc(len(outcome.created))
         count_route_hits(outcome, m)
         m.incidents_reopened.inc(outcome.changes.get("incident_reopen", 0))

@@ -2,7 +2,8 @@
 
 Once a second it turns due timers into work: firing alerts whose ``endsAt`` passed become
 expiry events in the ingest stream (so they are resolved by the same idempotent path as
-any other event), incidents whose auto-resolve grace ran out are resolved, acknowledged
+any other event), and so do incident keys whose admission pause ran out, queued
+automatic merges are applied, incidents whose auto-resolve grace ran out are resolved, acknowledged
 entries are trimmed from the stream, retention deletes old closed incidents and resolved
 alerts, and the store gauges are refreshed. Every step is safe to run in several daemon
 processes at once: timers are popped atomically and updates are checked commits.
@@ -22,7 +23,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from daemon import keys, store
 from daemon.commit import Commit
+from daemon.enqueue import ADMISSION_FIELD, EXPIRY_FIELD
 from daemon.escalations import escalate_due
+from daemon.grouping import Grouper
 from daemon.heartbeats import raise_missed
 from daemon.metrics import Metrics
 from daemon.notify_stage import announce
@@ -35,9 +38,9 @@ from triage.process.config import ProcessSettings, default_process
 
 log = structlog.get_logger("triaged.scheduler")
 
-# Pop due expiries and queue them as one stream entry, atomically, so two schedulers
-# never queue the same expiry twice and a crash never loses one.
-_POP_EXPIRIES = """
+# Pop due timers (expiries, admissions) and queue them as one stream entry, atomically,
+# so two schedulers never queue the same timer twice and a crash never loses one.
+_POP_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
 if #due == 0 then return 0 end
 local items = {}
@@ -45,7 +48,7 @@ for i = 1, #due, 2 do
   items[#items + 1] = {due[i], due[i + 1]}  -- the score as Redis prints it: full precision
   redis.call('ZREM', KEYS[1], due[i])
 end
-redis.call('XADD', KEYS[2], '*', 'x', cjson.encode(items))
+redis.call('XADD', KEYS[2], '*', ARGV[3], cjson.encode(items))
 return #items
 """
 
@@ -61,6 +64,7 @@ class Scheduler:
         retain_closed: float,
         retain_resolved_alerts: float,
         interval: float = 1.0,
+        grouping: Grouper | None = None,
         clock: Callable[[], float] = time.time,
         process: ProcessSettings | None = None,
     ):
@@ -74,7 +78,8 @@ class Scheduler:
         self.retain_closed = retain_closed
         self.retain_resolved_alerts = retain_resolved_alerts
         self.interval = interval
-        self._pop_expiries = redis.register_script(_POP_EXPIRIES)
+        self.grouping = grouping
+        self._pop_due = redis.register_script(_POP_DUE)
         self._last_housekeeping = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -90,6 +95,9 @@ class Scheduler:
 
     async def tick(self, now: float) -> None:
         await self.queue_expiries(now)
+        await self._queue_due(keys.ADMISSIONS, ADMISSION_FIELD, now)
+        if self.grouping is not None:
+            await self.grouping.drain(now)
         await escalate_due(self.redis, self.routing, self.metrics, now, self.public_url)
         released = await release_ended(
             self.redis, self.routing.table, self.silences, now, self.public_url
@@ -106,15 +114,20 @@ class Scheduler:
             await self.apply_retention(now)
             await prune_silences(self.redis, now - self.retain_closed)
             await process_gauges(self.redis, self.process, self.metrics, now)
+            await self.prune_slots(now)
 
     async def queue_expiries(self, now: float) -> None:
+        self.metrics.expiries.inc(await self._queue_due(keys.EXPIRY, EXPIRY_FIELD, now))
+
+    async def _queue_due(self, timers: str, field: bytes, now: float) -> int:
+        queued = 0
         while True:
             count = int(
-                await self._pop_expiries(keys=[keys.EXPIRY, keys.INGEST_STREAM], args=[now, 1000])
+                await self._pop_due(keys=[timers, keys.INGEST_STREAM], args=[now, 1000, field])
             )
-            self.metrics.expiries.inc(count)
+            queued += count
             if count < 1000:
-                return
+                return queued
 
     async def resolve_due(self, now: float) -> None:
         for incident_id in await self._due(keys.AUTO_RESOLVE, now, 500):
@@ -153,7 +166,9 @@ class Scheduler:
             pipe.zcard(keys.index("status", "triggered"))
             pipe.zcard(keys.index("status", "acknowledged"))
             pipe.info("memory")
-            length, triggered, acknowledged, memory = await pipe.execute()
+            pipe.zcard(keys.ADMISSIONS)
+            length, triggered, acknowledged, memory, held = await pipe.execute()
+        self.metrics.keys_held.set(held)
         self.metrics.stream_length.set(length)
         self.metrics.incidents_open.set(triggered + acknowledged)
         self.metrics.redis_rss.set(memory.get("used_memory_rss", 0))
@@ -205,9 +220,25 @@ class Scheduler:
                 keys.incident_alerts(incident_id),
                 keys.incident_timeline(incident_id),
                 keys.subscribers("incident", incident_id),
+                keys.corr_profile(incident_id),
             )
             await pipe.execute()
         log.info("retention_deleted_incident", incident_id=incident_id)
+
+    async def prune_slots(self, now: float) -> None:
+        """Drop index slots nobody touched for twice the correlation windows (whatever
+        they hold is too old to be a candidate), and expired overrides from their index."""
+        if self.grouping is None:
+            return
+        config = self.grouping.config
+        horizon = now - 2 * max(config.topology_window, config.similarity_window)
+        await self.redis.zremrangebyscore(keys.OVERRIDES, "-inf", now)
+        stale = await self._due(keys.CORR_SLOTS, horizon, 1000)
+        if stale:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*(keys.corr_slot(name) for name in stale))
+                pipe.zrem(keys.CORR_SLOTS, *stale)
+                await pipe.execute()
 
 
 def _next_id(entry_id: bytes | str) -> str:

@@ -23,6 +23,7 @@ from daemon.config import (
     default_config_path,
     load_config,
     load_routing_file,
+    load_topology_file,
 )
 from daemon.config_types import (
     ConfigError,
@@ -32,6 +33,7 @@ from daemon.config_types import (
 from daemon.credentials import Credentials, HmacKey
 from daemon.ratelimit import RateLimiter
 from daemon.sources import Limits
+from daemon.topology import TopologyDocument
 from routing import RoutingTable, load_routing
 from triage.batch import FoldSettings
 from triage.process.config import ProcessSettings, compile_process
@@ -48,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True):
     source_credentials: Mapping[str, Credentials]
     routing: RoutingTable
     process: ProcessSettings
+    topology: TopologyDocument | None = None
+    """The service graph from the configuration; a graph PUT to the API wins over it."""
     insecure: bool = False
     clock: Callable[[], float] = time.time
     """The daemon's notion of now (epoch seconds) for every decision it makes: the
@@ -83,6 +87,7 @@ class Settings(msgspec.Struct, frozen=True):
             reopen_window=seconds(c.correlation.reopen_window),
             auto_resolve_grace=seconds(c.lifecycle.auto_resolve_grace),
             default_group=self.routing.tree.root.target.group,
+            correlation=c.correlation.engine(),
         )
 
     def credentials_for(self, source: str) -> Credentials:
@@ -139,6 +144,7 @@ def build_settings(
         source_credentials=source_credentials,
         routing=routing_table(config, path),
         process=compile_process(config.process),
+        topology=configured_topology(config, path),
         insecure=insecure,
         clock=clock,
     )
@@ -150,6 +156,15 @@ def routing_table(config: Config, config_path: Path) -> RoutingTable:
     if config.routing_file is None:
         return load_routing(DEFAULT_ROUTING, channels=channels)
     return load_routing_file(config_path.parent / config.routing_file, channels)
+
+
+def configured_topology(config: Config, config_path: Path) -> TopologyDocument | None:
+    """``correlation.topology``, or the file ``correlation.topology_file`` names
+    (relative to the config file), or None."""
+    correlation = config.correlation
+    if correlation.topology_file is not None:
+        return load_topology_file(config_path.parent / correlation.topology_file)
+    return correlation.topology
 
 
 def _credentials(name: str, source: SourceConfig) -> Credentials:

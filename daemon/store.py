@@ -10,6 +10,7 @@ for another consumer, never half-applied.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -18,8 +19,11 @@ from redis.asyncio import Redis
 
 from daemon import keys
 from daemon.commit import Commit
-from triage.alert import Event
+from triage.alert import AdmissionDue, Event
 from triage.batch import Outcome, Snapshot
+from triage.correlation import IncidentProfile, Override, Pending
+from triage.correlation.fold import CorrelationSnapshot, Reads
+from triage.correlation.index import entity_slots
 from triage.dedup import AlertState
 from triage.incident import Action, Incident, IncidentStatus, TimelineEntry, perform
 
@@ -27,6 +31,68 @@ _json = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(AlertState)
 _incident_decoder = msgspec.json.Decoder(Incident)
 _entry_decoder = msgspec.json.Decoder(TimelineEntry)
+_profile_decoder = msgspec.json.Decoder(IncidentProfile)
+_pending_decoder = msgspec.json.Decoder(Pending)
+_override_decoder = msgspec.json.Decoder(Override)
+
+# The first read of a batch, in one call: alert states, incident-key slots and pending
+# admission records of the batch's keys; then the incidents (and correlation profiles)
+# the key slots name, the states of the alerts the pending records hold, the operator
+# overrides of the keys that have one (``triaged:corr:overrides`` says which), and, with
+# a horizon, the keys whose admission pause ran out by then, with their slots and records.
+# Dereferencing inside Redis saves the round trip a second MGET would cost.
+_LOAD = """
+local nf, nk, np = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local values = {}
+for i = 1, #KEYS do values[i] = redis.call('GET', KEYS[i]) end
+local ids, incidents, profiles, seen = {}, {}, {}, {}
+local function incident(id)
+  if id and not seen[id] then
+    seen[id] = true
+    ids[#ids + 1] = id
+    incidents[#ids] = redis.call('GET', ARGV[4] .. id)
+    profiles[#ids] = redis.call('GET', ARGV[5] .. id)
+  end
+end
+local held, held_states = {}, {}
+local function holds(record)
+  if record then
+    for _, h in ipairs(cjson.decode(record).held or {}) do
+      held[#held + 1] = h[1]
+      held_states[#held] = redis.call('GET', ARGV[6] .. h[1])
+    end
+  end
+end
+for i = nf + 1, nf + nk do incident(values[i]) end
+for i = nf + nk + 1, nf + nk + np do holds(values[i]) end
+local due, due_slots, due_pending = {}, {}, {}
+if ARGV[11] ~= '' then
+  local found = redis.call('ZRANGEBYSCORE', ARGV[10], '-inf', ARGV[11], 'WITHSCORES',
+    'LIMIT', 0, tonumber(ARGV[14]))
+  for i = 1, #found, 2 do
+    due[#due + 1] = found[i]
+    due[#due + 1] = found[i + 1]
+    local id = redis.call('GET', ARGV[12] .. found[i])
+    due_slots[#due_slots + 1] = id
+    incident(id)
+    local record = redis.call('GET', ARGV[13] .. found[i])
+    due_pending[#due_pending + 1] = record
+    holds(record)
+  end
+end
+local overrides = {}
+if redis.call('EXISTS', ARGV[7]) == 1 then
+  local skip = tonumber(ARGV[9])
+  for i = nf + 1, nf + nk do
+    local key = string.sub(KEYS[i], skip + 1)
+    if redis.call('ZSCORE', ARGV[7], key) then
+      overrides[#overrides + 1] = key
+      overrides[#overrides + 1] = redis.call('GET', ARGV[8] .. key)
+    end
+  end
+end
+return {values, ids, incidents, profiles, held, held_states, overrides, due, due_slots, due_pending}
+"""
 
 INDEXED_FIELDS = ("status", "group", "priority", "category")
 
@@ -58,51 +124,196 @@ def decode_entry(raw: bytes | str) -> TimelineEntry:
     return _entry_decoder.decode(raw)
 
 
+_PROFILES_CACHED = 4096
+_profiles: OrderedDict[bytes, IncidentProfile] = OrderedDict()
+
+
+def decode_profile(raw: bytes) -> IncidentProfile:
+    """Profiles are read and rewritten on every batch that touches their incident, and
+    are immutable: the ones this process decoded or wrote last are kept by their bytes."""
+    found = _profiles.get(raw)
+    if found is None:
+        found = _profile_decoder.decode(raw)
+        _remember(raw, found)
+    else:
+        _profiles.move_to_end(raw)
+    return found
+
+
+def encode_profile(profile: IncidentProfile) -> bytes:
+    raw = _json.encode(profile)
+    _remember(raw, profile)
+    return raw
+
+
+def _remember(raw: bytes, profile: IncidentProfile) -> None:
+    _profiles[raw] = profile
+    if len(_profiles) > _PROFILES_CACHED:
+        _profiles.popitem(last=False)
+
+
 class Loaded(msgspec.Struct):
-    """A snapshot plus the raw bytes it was decoded from, for the commit's checks."""
+    """A snapshot plus the raw bytes it was decoded from, for the commit's checks, and
+    the keys whose admission pause ran out by the load's horizon (key, due time)."""
 
     snapshot: Snapshot
     raw: dict[str, bytes | None]
+    due: list[tuple[str, float]] = []
 
     def expect_all(self, commit: Commit) -> None:
         for key, raw in self.raw.items():
             commit.expect(key, raw)
 
 
-async def load_snapshot(redis: Redis, events: Sequence[Event], event_keys: Sequence[str]) -> Loaded:
-    """Read everything a batch's fold can touch: two round trips."""
-    fingerprints = list(dict.fromkeys(event.fingerprint for event in events))
-    incident_keys = [key for key in dict.fromkeys(event_keys) if key]
-    first = [keys.alert(fp) for fp in fingerprints]
-    first += [keys.incident_for_key(k) for k in incident_keys]
-    values = cast("list[bytes | None]", await redis.mget(first)) if first else []
-    raw = dict(zip(first, values, strict=True))
-    states = {
-        fp: decode_state(value)
-        for fp, value in zip(fingerprints, values, strict=False)
-        if value is not None
-    }
-    key_index = {
-        key: text(value)
-        for key, value in zip(incident_keys, values[len(fingerprints) :], strict=True)
-        if value is not None
-    }
-    incident_ids = list(
-        dict.fromkeys(
-            [*key_index.values(), *(s.incident_id for s in states.values() if s.incident_id)]
-        )
+DUE_PER_BATCH = 100  # admissions a batch takes on besides its own events
+
+
+async def load_snapshot(
+    redis: Redis,
+    events: Sequence[Event],
+    event_keys: Sequence[str],
+    *,
+    admission: bool = False,
+    horizon: float | None = None,
+) -> Loaded:
+    """Read what a batch's fold starts from, in one call (``_LOAD``); ``load_more`` adds
+    what the fold then wants. Pending admission records are read only with ``admission``
+    (thresholds configured: without them the fold never consults one); with a
+    ``horizon`` too, so are the keys whose pause ran out by then (``Loaded.due``).
+
+    Every value read is kept raw for the commit's checks, except correlation profiles (a
+    profile is only ever written together with its incident, whose bytes the commit
+    checks) and absent overrides (an operator's correction changes the incidents and key
+    slots a batch checks; the override itself only guides later alerts)."""
+    fingerprints = list(
+        dict.fromkeys(e.fingerprint for e in events if not isinstance(e, AdmissionDue))
     )
-    incidents: dict[str, Incident] = {}
-    if incident_ids:
-        second = [keys.incident(i) for i in incident_ids]
-        docs = cast("list[bytes | None]", await redis.mget(second))
-        raw.update(zip(second, docs, strict=True))
-        incidents = {
-            i: decode_incident(doc)
-            for i, doc in zip(incident_ids, docs, strict=True)
-            if doc is not None
-        }
-    return Loaded(Snapshot(states=states, key_index=key_index, incidents=incidents), raw)
+    incident_keys = [key for key in dict.fromkeys(event_keys) if key]
+    state_keys = [keys.alert(fp) for fp in fingerprints]
+    slot_keys = [keys.incident_for_key(k) for k in incident_keys]
+    pending_keys = [keys.corr_pending(k) for k in incident_keys] if admission else []
+    read = [*state_keys, *slot_keys, *pending_keys]
+    corr = CorrelationSnapshot(pending_read=set(incident_keys) if admission else set())
+    snapshot = Snapshot(states={}, key_index={}, incidents={}, corr=corr)
+    loaded = Loaded(snapshot, {})
+    if not read:
+        return loaded
+    script = redis.register_script(_LOAD)
+    answer = await script(
+        keys=read,
+        args=[
+            len(state_keys),
+            len(slot_keys),
+            len(pending_keys),
+            keys.incident(""),
+            keys.corr_profile(""),
+            keys.alert(""),
+            keys.OVERRIDES,
+            keys.corr_override(""),
+            len(keys.incident_for_key("")),
+            keys.ADMISSIONS,
+            "" if horizon is None or not admission else repr(horizon),
+            keys.incident_for_key(""),
+            keys.corr_pending(""),
+            DUE_PER_BATCH,
+        ],
+    )
+    values, ids, incidents, profiles, held, held_states, overrides, due, slots, records = cast(
+        "list[list[bytes | None]]", answer
+    )
+    n, k, p = len(state_keys), len(slot_keys), len(pending_keys)
+    loaded.raw.update(zip(read, values, strict=True))
+    for fp, value in zip(fingerprints, values[:n], strict=True):
+        if value is not None:
+            snapshot.states[fp] = decode_state(value)
+    for key, value in zip(incident_keys, values[n : n + k], strict=True):
+        if value is not None:
+            snapshot.key_index[key] = text(value)
+    for key, value in zip(
+        incident_keys if admission else [], values[n + k : n + k + p], strict=True
+    ):
+        if value is not None:
+            corr.pending[key] = _pending_decoder.decode(value)
+    for pinned, value in zip(overrides[::2], overrides[1::2], strict=True):
+        if value is not None:
+            name = text(cast("bytes", pinned))
+            loaded.raw[keys.corr_override(name)] = value
+            corr.overrides[name] = _override_decoder.decode(value)
+    for n, (held_key, slot_value, record) in enumerate(zip(due[::2], slots, records, strict=True)):
+        due_key = text(cast("bytes", held_key))
+        loaded.due.append((due_key, float(cast("bytes", due[2 * n + 1]))))
+        loaded.raw[keys.incident_for_key(due_key)] = slot_value
+        loaded.raw[keys.corr_pending(due_key)] = record
+        corr.pending_read.add(due_key)
+        if slot_value is not None:
+            snapshot.key_index[due_key] = text(slot_value)
+        if record is not None:
+            corr.pending[due_key] = _pending_decoder.decode(record)
+    _add_incidents(loaded, [text(cast("bytes", i)) for i in ids], incidents, profiles)
+    _add_states(loaded, [text(cast("bytes", fp)) for fp in held], held_states)
+    return loaded
+
+
+def _add_incidents(
+    loaded: Loaded,
+    ids: Sequence[str],
+    docs: Sequence[bytes | None],
+    profiles: Sequence[bytes | None],
+) -> None:
+    snapshot = loaded.snapshot
+    for incident_id, doc, profile in zip(ids, docs, profiles, strict=True):
+        snapshot.corr.looked_up.add(incident_id)
+        loaded.raw[keys.incident(incident_id)] = doc
+        if doc is not None:
+            snapshot.incidents[incident_id] = decode_incident(doc)
+        if profile is not None:
+            snapshot.corr.profiles[incident_id] = decode_profile(profile)
+
+
+def _add_states(loaded: Loaded, fingerprints: Sequence[str], docs: Sequence[bytes | None]) -> None:
+    for fp, doc in zip(fingerprints, docs, strict=True):
+        if keys.alert(fp) in loaded.raw:
+            continue  # read already: keep the first read, which the fold has used
+        loaded.raw[keys.alert(fp)] = doc
+        if doc is not None:
+            loaded.snapshot.states[fp] = decode_state(doc)
+
+
+async def load_more(redis: Redis, loaded: Loaded, reads: Reads, slot_size: int) -> None:
+    """Add what a fold wanted to the snapshot, in one pipelined round trip: incidents
+    with their profiles, alert states, pending records, and index slots (newest first,
+    at most ``slot_size`` entries at or after the time wanted)."""
+    corr = loaded.snapshot.corr
+    incident_ids = sorted(reads.incidents - corr.looked_up)
+    fingerprints = sorted(reads.states)
+    pending = sorted(reads.pending - corr.pending_read)
+    slots = sorted(reads.slots.items())
+    async with redis.pipeline(transaction=False) as pipe:
+        for incident_id in incident_ids:
+            pipe.get(keys.incident(incident_id))
+            pipe.get(keys.corr_profile(incident_id))
+        for fp in fingerprints:
+            pipe.get(keys.alert(fp))
+        for key in pending:
+            pipe.get(keys.corr_pending(key))
+        for name, since in slots:
+            pipe.zrevrangebyscore(
+                keys.corr_slot(name), "+inf", since, start=0, num=slot_size, withscores=True
+            )
+        answers = await pipe.execute()
+    n = 2 * len(incident_ids)
+    _add_incidents(loaded, incident_ids, answers[0:n:2], answers[1:n:2])
+    _add_states(loaded, fingerprints, answers[n : n + len(fingerprints)])
+    n += len(fingerprints)
+    for key, value in zip(pending, answers[n : n + len(pending)], strict=True):
+        loaded.raw[keys.corr_pending(key)] = value
+        corr.pending_read.add(key)
+        if value is not None:
+            corr.pending[key] = _pending_decoder.decode(value)
+    n += len(pending)
+    for (name, since), entries in zip(slots, answers[n:], strict=True):
+        corr.slots[name] = [(text(member), float(score)) for member, score in entries]
+        corr.slots_since[name] = since
 
 
 async def allocate_ids(redis: Redis, count: int) -> list[str]:
@@ -265,12 +476,15 @@ async def update_incident(
 
 
 async def release_key(redis: Redis, commit: Commit, incident: Incident) -> None:
-    """Closing gives up the incident's key (if it still holds it), checked in ``commit``."""
-    key_slot = keys.incident_for_key(incident.key)
-    current = await redis.get(key_slot)
-    commit.expect(key_slot, current)
-    if current is not None and text(current) == incident.id:
-        commit.delete(key_slot)
+    """A closing incident gives up every key that still names it (its own and those its
+    alerts brought in through correlation) and leaves the candidate index."""
+    raw = cast("bytes | None", await redis.get(keys.corr_profile(incident.id)))
+    profile = None if raw is None else decode_profile(raw)
+    for key in sorted({incident.key, *(profile.keys if profile else ())}):
+        commit.delete_if(keys.incident_for_key(key), incident.id)
+    if profile is not None:
+        for name in entity_slots(profile.scope, profile.entities):
+            commit.zrem(keys.corr_slot(name), [incident.id])
 
 
 async def act_on_incident(

@@ -1,54 +1,36 @@
 """The service topology correlation uses: which services fail together.
 
-``PUT /api/v1/topology`` replaces the graph (validated: every dependency names a known
-service, no service depends on itself); ``GET`` returns it. The graph is stored in Redis
-so every daemon sharing the store sees the same one.
+``PUT /api/v1/topology`` replaces the graph (validated by ``daemon.topology``: every
+dependency names a known service, no service depends on itself); ``GET`` returns the one
+in service. The graph is stored in Redis with a version that every daemon sharing the
+store polls (``daemon.correlation_stage.TopologyRef``), so a PUT to one daemon is in
+service in all of them within a second; the daemon that took the PUT switches at once.
 """
 
 from __future__ import annotations
-
-from typing import Annotated
 
 import msgspec
 from aiohttp import web
 
 from daemon import keys
 from daemon.api_body import read_api_body
-from daemon.appkeys import REDIS, SETTINGS
+from daemon.appkeys import REDIS, SETTINGS, TOPOLOGY
 from daemon.auth import require_api
 from daemon.errors import error_response, json_response
-from daemon.validation import FieldError
-
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-
-
-class Service(msgspec.Struct, forbid_unknown_fields=True):
-    depends_on: Annotated[list[Name], msgspec.Meta(max_length=1000)] = []
-
-
-class Topology(msgspec.Struct, forbid_unknown_fields=True):
-    services: Annotated[dict[Name, Service], msgspec.Meta(max_length=100000)]
-
-
-def problems(topology: Topology) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for name, service in topology.services.items():
-        for index, dependency in enumerate(service.depends_on):
-            where = f"services.{name}.depends_on[{index}]"
-            if dependency == name:
-                errors.append(FieldError(where, "a service cannot depend on itself"))
-            elif dependency not in topology.services:
-                errors.append(FieldError(where, f"unknown service {dependency!r}"))
-    return errors
+from daemon.topology import TopologyDocument, problems
 
 
 async def put_topology(request: web.Request) -> web.Response:
-    topology = await read_api_body(request, Topology, "invalid topology")
+    topology = await read_api_body(request, TopologyDocument, "invalid topology")
     if isinstance(topology, web.Response):
         return topology
     if errors := problems(topology):
         return error_response(400, "invalid topology", errors)
-    await request.app[REDIS].set(keys.TOPOLOGY, msgspec.json.encode(topology))
+    async with request.app[REDIS].pipeline(transaction=True) as pipe:
+        pipe.set(keys.TOPOLOGY, msgspec.json.encode(topology))
+        pipe.incr(keys.TOPOLOGY_VERSION)
+        _, version = await pipe.execute()
+    request.app[TOPOLOGY].replace(topology, int(version))
     edges = sum(len(s.depends_on) for s in topology.services.values())
     return json_response({"services": len(topology.services), "dependencies": edges})
 
@@ -57,9 +39,10 @@ async def get_topology(request: web.Request) -> web.Response:
     if (denied := require_api(request.app[SETTINGS].api, request)) is not None:
         return denied
     raw = await request.app[REDIS].get(keys.TOPOLOGY)
-    if raw is None:
-        return json_response({"services": {}})
-    return web.Response(body=raw, content_type="application/json")
+    if raw is not None:
+        return web.Response(body=raw, content_type="application/json")
+    configured = request.app[SETTINGS].topology
+    return json_response(msgspec.to_builtins(configured) if configured else {"services": {}})
 
 
 def add_routes(app: web.Application) -> None:

@@ -51,6 +51,14 @@ class Expiry(msgspec.Struct, frozen=True, array_like=True, tag="expiry"):
     ends_at: float
 
 
+class AdmissionDue(msgspec.Struct, frozen=True, array_like=True, tag="admission"):
+    """A key's admission timer fired (the scheduler's ``triaged:timers:admission``):
+    admit the alerts it holds if one has been firing for the pause period by ``at``."""
+
+    key: str
+    at: float
+
+
 class Acknowledgement(msgspec.Struct, frozen=True, array_like=True, tag="ack"):
     """The sender says someone took the alert (PagerDuty, Opsgenie): acknowledge its
     incident, as an operator would."""
@@ -64,5 +72,5 @@ class Acknowledgement(msgspec.Struct, frozen=True, array_like=True, tag="ack"):
 SenderEvent = Alert | Acknowledgement
 """What a source adapter produces and the ingest stream carries."""
 
-Event = Alert | Expiry | Acknowledgement
+Event = Alert | Expiry | Acknowledgement | AdmissionDue
 """Everything the pipeline folds."""

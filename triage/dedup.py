@@ -19,6 +19,7 @@ import enum
 import msgspec
 
 from triage.alert import Alert, AlertStatus, Expiry
+from triage.correlation.flapping import FlapState
 
 
 class Change(enum.StrEnum):
@@ -51,6 +52,7 @@ class AlertState(msgspec.Struct, frozen=True):
     incident_id: str | None = None
     suppressed_by: list[str] = []
     expired: bool = False  # resolved because ends_at passed, not because the sender said so
+    flap: FlapState | None = None  # recent state changes; ``flap.flapping`` marks a flapping alert
 
     @property
     def firing(self) -> bool:
@@ -113,6 +115,7 @@ def apply_alert(prev: AlertState | None, alert: Alert) -> tuple[AlertState, Chan
         last_seen=seen["last_seen"],
         count=seen["count"],
         incident_id=prev.incident_id,
+        flap=prev.flap,
         starts_at=prev.starts_at if change is Change.RESOLVED else alert.starts_at,
     )
     return moved, change

@@ -11,9 +11,10 @@ the CLI generates one-episode storms for ``--url``. Every alert's ``environment`
 is replaced by one unique to the run and seed, so nothing of an earlier run (or of
 production traffic) shares an incident key with it. The topology is ``PUT`` first (an
 empty one for a run without topology). Once the daemon has processed everything (its
-``/metrics`` say so), the incidents are read back from ``GET /api/v1/incidents`` (paged
-with ``cursor``) and each alert is assigned to the newest incident that lists its
-fingerprint.
+``/metrics`` say so) and holds no alert waiting for an admission timer
+(``triaged_correlation_keys_held``), the incidents are read back from
+``GET /api/v1/incidents`` (paged with ``cursor``) and each alert is assigned to the
+newest incident that lists its fingerprint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from yarl import URL
 from bench.fingerprint import fingerprint
 from bench.loadgen import INGEST_PATH, Post, Scraper, aiohttp_post, drain
 from bench.payloads import ZERO_TIME, rfc3339
+from bench.promstats import Snapshot
 from bench.storm.generate import Event, Storm
 from bench.storm.scoring import Score, score
 
@@ -38,6 +40,8 @@ TOPOLOGY_PATH = "/api/v1/topology"
 INCIDENTS_PATH = "/api/v1/incidents"
 PAGE = 500
 MAX_RETRIES = 20
+HELD = "triaged_correlation_keys_held"
+GAUGE_REFRESH_S = 1.2  # the scheduler refreshes gauges every second
 
 
 class LiveResult(msgspec.Struct, frozen=True):
@@ -140,7 +144,7 @@ async def run(
                 await asyncio.sleep(max(0.0, base + at - time.time()))
             await _post(post, body)
             posted += 1
-        drained = (await drain(scraper, before, drain_timeout)).drained if before else None
+        drained = await _settle(scraper, before, drain_timeout) if before else None
         incidents = await _incidents_since(session, base_url, newest_before)
     mapping = relabel(storm, environment)
     assigned: dict[str, str] = {}
@@ -157,6 +161,19 @@ async def run(
         drained=drained,
         score=score(storm.truth, assigned, groups=groups),
     )
+
+
+async def _settle(scraper: Scraper, before: Snapshot, give_up_after: float) -> bool:
+    """Wait until everything posted was processed and no key holds alerts for an
+    admission timer (timers due now are taken within a second; they queue more work)."""
+    began = time.monotonic()
+    while True:
+        drained = (await drain(scraper, before, give_up_after)).drained
+        await asyncio.sleep(GAUGE_REFRESH_S)  # the gauge may predate the last batch
+        snap = await scraper.scrape((HELD,))
+        held = snap.total(HELD) if snap is not None else None
+        if not held or time.monotonic() - began > give_up_after:
+            return bool(drained) and not held
 
 
 async def _post(post: Post, body: bytes) -> None:

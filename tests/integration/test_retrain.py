@@ -92,7 +92,7 @@ async def test_a_retrain_with_nothing_to_learn_leaves_the_models_directory_alone
         # A seeded copy would outrank the shipped models from now on, upgrades included.
         assert not deployment_models_dir(settings).exists()
         listed = await (await client.get("/api/v1/models")).json()
-        assert listed["directory"] == str(default_models_dir())
+        assert {m["source"] for m in listed["models"]} == {str(default_models_dir())}
 
 
 async def test_a_training_that_fails_is_a_500_naming_why_and_frees_the_lock(

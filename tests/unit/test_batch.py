@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.fold_support import empty, merged
 from triage.alert import Acknowledgement, Alert, AlertStatus, Event, Expiry
 from triage.batch import (
     FoldSettings,
@@ -68,21 +69,8 @@ def alert(
     )
 
 
-def empty() -> Snapshot:
-    return Snapshot(states={}, key_index={}, incidents={})
-
-
 def ids(prefix: str = "INC") -> Iterator[str]:
     return (f"{prefix}-{n}" for n in itertools.count(1))
-
-
-def merged(snapshot: Snapshot, out: Outcome) -> Snapshot:
-    """What the shell writes back: the snapshot with the outcome applied."""
-    return Snapshot(
-        states={**snapshot.states, **out.states},
-        key_index={**snapshot.key_index, **out.key_index},
-        incidents={**snapshot.incidents, **out.incidents},
-    )
 
 
 def run(*batches: Sequence[Event], fold: FoldSettings = SETTINGS) -> tuple[Snapshot, list[Outcome]]:

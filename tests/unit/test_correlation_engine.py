@@ -266,13 +266,14 @@ def test_impact_counts_services_and_instances() -> None:
     assert impact.root.service == "db"
 
 
-def test_instances_past_the_bound_are_still_counted() -> None:
-    store = Store(config=msgspec.structs.replace(CONFIG, max_instances=2))
-    for n in range(5):
+def test_instances_are_counted_in_fixed_space() -> None:
+    store = Store(config=msgspec.structs.replace(CONFIG, instance_bits=512))
+    for n in range(400):
         store.feed(facts("orders", at=n, fp=f"o{n}", pod=f"orders-{n}", **ERRORS))
+        store.feed(facts("orders", at=n, fp=f"r{n}", pod=f"orders-{n}", **DOWN))  # same pod
     profile = store.profiles["INC-1"]
-    assert len(profile.instances) == 2
-    assert profile.impact().instance_count == 5
+    assert len(profile.instance_bits) == 64
+    assert profile.impact().instance_count == pytest.approx(400, rel=0.1)
 
 
 # --- plan and pick -----------------------------------------------------------------------

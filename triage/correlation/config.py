@@ -113,7 +113,7 @@ class CorrelationConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     max_candidates: Count = 32
     max_exemplars: Count = 8
     max_services: Count = 256
-    max_instances: Count = 512
+    instance_bits: Annotated[int, msgspec.Meta(ge=64, le=65536, multiple_of=8)] = 1024
     max_keys: Count = 64
     auto_merge: bool = True
     override_ttl: Seconds = 7 * 86400.0

@@ -243,8 +243,30 @@ def correlate(
             slots=lookup.slots[: len(feats.entities)],
             claims_key=True,
         )
+    merge = _bridged(feats, alert, chosen[0], open_, relations, topology, config)
+    return _decided(lookup, chosen, topology, config, merge)
+
+
+def by_key(
+    lookup: Lookup, candidate: Candidate, topology: Topology, config: CorrelationConfig
+) -> Decision | None:
+    """The key rule alone, for an alert whose key's incident is live and which cannot tie
+    other incidents to it: what ``correlate`` decides, without reading candidates."""
+    incident_id = candidate.incident.id
+    chosen = _by_key(incident_id, Rule.KEY, lookup.alert, {incident_id: candidate}, config)
+    return None if chosen is None else _decided(lookup, chosen, topology, config, ())
+
+
+def _decided(
+    lookup: Lookup,
+    chosen: Chosen,
+    topology: Topology,
+    config: CorrelationConfig,
+    merge: tuple[str, ...],
+) -> Decision:
     target, action, evidence = chosen
-    profile = with_alert(target.profile, alert, feats, topology, config)
+    feats = lookup.features
+    profile = with_alert(target.profile, lookup.alert, feats, topology, config)
     slots = lookup.slots[: len(feats.entities)]
     if action is Action.REOPEN:  # its slots were cleared when it resolved
         slots = tuple(dict.fromkeys((*slots, *entity_slots(profile.scope, profile.entities))))
@@ -254,7 +276,7 @@ def correlate(
         profile=profile,
         slots=slots,
         claims_key=evidence.rule is not Rule.KEY,
-        merge=_bridged(feats, alert, target, open_, relations, topology, config),
+        merge=merge,
     )
 
 

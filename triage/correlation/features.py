@@ -57,7 +57,7 @@ class AlertFacts(msgspec.Struct, frozen=True):
         return cls(
             fingerprint=fingerprint,
             key=key,
-            labels=dict(labels),
+            labels=labels if isinstance(labels, dict) else dict(labels),
             at=at,
             summary=annotations.get("summary") or annotations.get("title", ""),
             description=annotations.get("description") or annotations.get("message", ""),
@@ -76,35 +76,49 @@ class Features(msgspec.Struct, frozen=True):
     may_cause: bool  # it propagates, or is at least ``cause_severity``
 
 
-def features(alert: AlertFacts, config: CorrelationConfig) -> Features:
+def features(
+    alert: AlertFacts, config: CorrelationConfig, *, text: bool = True, name: bool = True
+) -> Features:
+    """The alert's features. ``text=False`` leaves out the word and label-pair sets that
+    only similarity and new exemplars use; ``name=False`` does not read the name for
+    symptom words (``propagates`` False, ``may_cause`` from the severity alone): for an
+    alert joining by key whose service's first symptom and cause are already known."""
     labels = alert.labels
     scope = next((labels[n] for n in config.scope_labels if labels.get(n)), "")
     service = labels.get(config.service_label) or None
     replicas = [labels[n] for n in config.instance_labels if labels.get(n)]
+    named = set(config.entity_labels)
     entities = frozenset(
-        labels[n].lower()
-        for n in config.entity_labels
-        if labels.get(n) and labels[n] not in replicas
+        value.lower()
+        for name, value in labels.items()
+        if name in named and value and value not in replicas
     )
     alertname = labels.get("alertname", "")
-    name_words = {w.lower() for w in _CAMEL.findall(alertname)}
-    name_words.update(_TOKEN.findall(alert.summary.lower()))
-    propagates = not name_words.isdisjoint(config.symptom_terms)
-    text = f"{alert.summary}\n{alert.description}"
-    for replica in replicas:
-        text = text.replace(replica, " ")
+    propagates = False
+    if name:
+        name_words = {w.lower() for w in _CAMEL.findall(alertname)}
+        name_words.update(_TOKEN.findall(alert.summary.lower()))
+        propagates = not name_words.isdisjoint(config.symptom_terms)
+    words = frozenset[str]()
+    pairs = frozenset[str]()
+    if text:
+        body = f"{alert.summary}\n{alert.description}"
+        for replica in replicas:
+            body = body.replace(replica, " ")
+        words = tokens(body)
+        pairs = frozenset(
+            f"{name}={value}"
+            for name, value in labels.items()
+            if name not in config.instance_labels
+        )
     return Features(
         scope=scope,
         service=service,
         alertname=alertname,
         instance=replicas[0] if replicas else None,
         entities=entities,
-        tokens=tokens(text),
-        label_pairs=frozenset(
-            f"{name}={value}"
-            for name, value in labels.items()
-            if name not in config.instance_labels
-        ),
+        tokens=words,
+        label_pairs=pairs,
         propagates=propagates,
         may_cause=propagates
         or parse_severity(labels.get("severity")) <= parse_severity(config.cause_severity),

@@ -5,8 +5,9 @@ A failure travels from a service to the services that call it: when ``orders-db`
 Correlation therefore asks two questions of the graph, both bounded in depth so that one
 query costs the same however large the graph is: what does a service depend on
 (``dependencies``, its possible causes) and what depends on it (``dependants``, its
-possible victims). Answers are computed once per service and kept, since the graph is
-immutable and queried for every alert.
+possible victims). Answers are computed once per service of the graph and kept, since the
+graph is immutable and queried for every alert; a service the graph does not name has
+an empty answer, made on the spot, so alerts of unknown services do not grow the memo.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class Topology:
     def dependencies(self, service: str) -> Reach:
         """What ``service`` depends on, directly or transitively (its possible causes)."""
         found = self._dependencies.get(service)
+        if found is None and service not in self:
+            return Reach(origin=service, distance={}, via={})  # not kept: names are many
         if found is None:
             found = self._dependencies[service] = self._walk(service, self._down)
         return found
@@ -118,6 +121,8 @@ class Topology:
     def dependants(self, service: str) -> Reach:
         """What depends on ``service``, directly or transitively (its possible victims)."""
         found = self._dependants.get(service)
+        if found is None and service not in self:
+            return Reach(origin=service, distance={}, via={})
         if found is None:
             found = self._dependants[service] = self._walk(service, self._up)
         return found
@@ -125,6 +130,8 @@ class Topology:
     def neighbours(self, service: str) -> tuple[str, ...]:
         """Dependencies and dependants together, nearest first (then by name)."""
         found = self._neighbours.get(service)
+        if found is None and service not in self:
+            return ()
         if found is None:
             down = self.dependencies(service).distance
             up = self.dependants(service).distance
