@@ -120,7 +120,7 @@ class StoreConfig(ConfigSection):
 class PipelineConfig(ConfigSection):
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
-    max_batch_alerts: Annotated[int, msgspec.Meta(ge=1, le=100000)] = 1000
+    max_batch_alerts: Annotated[int, msgspec.Meta(ge=1, le=100000)] = 5000
     claim_idle: Duration = "30s"
     max_deliveries: Annotated[int, msgspec.Meta(ge=1)] = 5
 

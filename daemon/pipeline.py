@@ -122,7 +122,7 @@ class Worker:
         *,
         public_url: str | None = None,
         batch_size: int,
-        max_batch_alerts: int = 1000,
+        max_batch_alerts: int = 5000,
         claim_idle: float,
         max_deliveries: int,
         consumer: str | None = None,

@@ -49,6 +49,12 @@ from triage.incident import (
 )
 from triage.severity import DEFAULT_PRIORITY_BY_SEVERITY, parse_severity
 
+ROUTINE_RULES = frozenset({"key"})
+"""Attachments the timeline does not list one by one: an alert of the incident's own key is
+what the incident is, counted in ``triage.correlation.attached``; a storm of them would make
+the timeline as long as the alert list. Topology, similarity and operators' overrides each
+get an ``attach`` entry with their reason."""
+
 
 class IdsExhausted(Exception):
     """The batch opens more incidents than ids were allocated; allocate more and refold."""
@@ -305,7 +311,11 @@ class _Folder:
         reopened = decision.action is Correlated.REOPEN
         profile = self.grouping.applied(decision, incident.id, state.fingerprint, reopened=reopened)
         attached_here = state.incident_id == incident.id
-        if not attached_here and incident.id not in self._opened:
+        if (
+            not attached_here
+            and incident.id not in self._opened
+            and decision.evidence.rule not in ROUTINE_RULES
+        ):
             self._log(incident.id, _attachment(state, decision, incident.id))
         incident = msgspec.structs.replace(
             incident,
