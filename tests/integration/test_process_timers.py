@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from daemon import keys
 from daemon.app import create_app
 from daemon.metrics import Metrics
-from daemon.process_timers import run_due
+from daemon.process_timers import process_gauges, run_due
 from daemon.routing_stage import RoutingRef
 from tests.clock import ManualClock
 from tests.conftest import SettingsFactory
@@ -108,3 +108,32 @@ async def test_a_muted_incident_records_its_breach_but_pages_nobody(
     assert [e["kind"] for e in found["timeline"] if e["kind"] in ("escalate", "delivery")] == []
     assert found["escalation_level"] == 0
     assert queued == 0, "nobody was paged"
+
+
+async def test_backlog_gauges_count_open_incidents_by_age_leaving_drills_out(
+    make_settings: SettingsFactory, aredis: Redis
+) -> None:
+    clock = ManualClock()
+    settings = make_settings(clock=clock)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        services = {"payments": {}, "search": {}, "ledger": {"drill": "true"}}
+        for service, extra in services.items():
+            labels = {"alertname": "Down", "service": service, **extra}
+            alert = am_webhook([am_alert(labels, starts_at=clock.now)])
+            assert (await client.post("/api/v1/alerts/alertmanager", json=alert)).status == 202
+
+        async def opened() -> list[Any] | None:
+            listed = (await (await client.get("/api/v1/incidents")).json())["incidents"]
+            return listed if len(listed) == len(services) else None
+
+        await eventually(opened, what="three incidents")
+        metrics = Metrics()
+        await process_gauges(aredis, settings.process, metrics, clock.now + 8 * 86400)
+    ages = {s.labels["age"]: s.value for s in next(iter(metrics.backlog.collect())).samples}
+    assert ages == {"<1d": 0, "1d-3d": 0, "3d-7d": 0, "7d-30d": 2, ">=30d": 0}
+    assert metrics.backlog_stale._value.get() == 2  # seven days without an update
+    procedures = {
+        s.labels["procedure"]: s.value
+        for s in next(iter(metrics.open_by_procedure.collect())).samples
+    }
+    assert sum(procedures.values()) == 3  # the gauge counts every open incident, drills too
