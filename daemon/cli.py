@@ -105,7 +105,6 @@ def _serve(args: argparse.Namespace) -> int:
         if settings.redis_url
         else f"embedded ({settings.data_dir})",
     )
-    app = create_app(settings)
     _tune_gc()
     web.run_app(
         app,
